@@ -1,0 +1,168 @@
+"""Benchmark one μ-BERT training step against a plain ViT autoencoder of the same size, side by side.
+
+Three variants share the encoder/decoder sizes of the chosen preset and run on the same random (I_t, I_{t+δ}) batch,
+each in a fresh process (so peak memory is its own):
+- plain    ViT autoencoder: encode I_t, decode, MSE to I_t (no swapping, DMA or POI).
+- matched  the same token work as μ-BERT without DMA and POI: one encoder call over I_{t/s}, I_{t+δ} and a crop
+           (3 views), decode the first, MSE plus a CT-agreement MSE. μ-BERT minus this is the cost of DMA + POI proper.
+- mubert   the full model (`MuBERT(cfg)(f0, f1)["loss"]`): Blockwise Swapping, 3 encoder views, DMA, POI, decoder.
+A step is forward + backward + AdamW step. Reported: median step time, peak memory (CUDA: max allocated; CPU: peak
+RSS growth over the steps), model FLOPs per step (torch.utils.flop_counter), and on CUDA samples/s and MFU.
+
+    python bench/bench_mubert.py --preset tiny --batch-size 8
+    python bench/bench_mubert.py --preset base --batch-size 2 --steps 5
+    python bench/bench_mubert.py --preset base --batch-size 64 --device cuda   # bf16 autocast on CUDA
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import resource
+import statistics
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+from mubert.model import PRESETS, MuBERT  # noqa: E402
+from mubert.swap import random_resized_crop  # noqa: E402
+
+VARIANTS = ("plain", "matched", "mubert")
+PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0}  # dense, per GPU
+
+
+def step_loss(variant: str, model: MuBERT, f0: torch.Tensor, f1: torch.Tensor) -> torch.Tensor:
+    """The loss of one step of `variant` (see the module docstring)."""
+    if variant == "mubert":
+        return model(f0, f1)["loss"]
+    if variant == "plain":
+        tokens, _ = model.forward_encoder(f0)
+        return model.forward_loss(f0, model.forward_decoder(tokens))
+    cfg = model.cfg
+    x_ts, _ = model.swap_blocks(f0, f1)
+    crop = random_resized_crop(f1, cfg.crop_scale, cfg.crop_ratio)
+    tokens, _ = model.forward_encoder(torch.cat([x_ts, f1, crop]))
+    p_ts, p_f1, p_crop = tokens.split(f0.shape[0])
+    loss_r = model.forward_loss(f0, model.forward_decoder(p_ts))
+    return loss_r + F.mse_loss(p_f1[:, 0].float(), p_crop[:, 0].float())
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def run_variant(variant: str, preset: str, batch: int, steps: int, warmup: int, device: str, bf16: bool) -> dict:
+    """Build the variant in this process, time `steps` optimizer steps after `warmup`, and measure memory/FLOPs."""
+    torch.manual_seed(0)
+    cfg = PRESETS[preset]()
+    if variant != "mubert":
+        cfg = replace(cfg, dma=False, poi="off")  # same encoder/decoder, no DMA/POI parameters
+    dev = torch.device(device)
+    model = MuBERT(cfg).to(dev)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    f0 = torch.rand(batch, cfg.in_chans, cfg.image_size, cfg.image_size, device=dev)
+    f1 = (f0 + 0.05 * torch.randn_like(f0)).clamp(0, 1)
+
+    def step() -> None:
+        with torch.autocast(dev.type, torch.bfloat16, enabled=bf16):
+            loss = step_loss(variant, model, f0, f1)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        model.ema_update()
+
+    def sync() -> None:
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+
+    for _ in range(warmup):
+        step()
+    sync()
+    with FlopCounterMode(display=False) as counter:  # one forward + backward + step, counted analytically
+        step()
+    flops = counter.get_total_flops()
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    base_rss = rss_bytes()
+    times = []
+    for _ in range(steps):
+        sync()
+        start = time.perf_counter()
+        step()
+        sync()
+        times.append(time.perf_counter() - start)
+    if dev.type == "cuda":
+        peak = torch.cuda.max_memory_allocated()
+    else:  # ru_maxrss is in KiB on Linux: growth of the process peak over the timed steps
+        peak = max(0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base_rss)
+    step_s = statistics.median(times)
+    return {"variant": variant, "step_s": step_s, "peak_mib": peak / 2 ** 20, "gflops_step": flops / 1e9,
+            "samples_s": batch / step_s, "params_m": sum(p.numel() for p in model.parameters()) / 1e6}
+
+
+def peak_tflops(device: str, override: float | None) -> float | None:
+    if override or not device.startswith("cuda"):
+        return override
+    name = torch.cuda.get_device_name(torch.device(device))
+    return next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--preset", choices=sorted(PRESETS), default="tiny")
+    ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--steps", type=int, default=10, help="timed steps (median reported)")
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                    help="bf16 autocast (default: on for CUDA, off for CPU)")
+    ap.add_argument("--peak-tflops", type=float, default=None, help="accelerator peak for MFU (default: by GPU name)")
+    ap.add_argument("--json", type=Path, default=None, help="also write the results here")
+    args = ap.parse_args(argv)
+    bf16 = args.device.startswith("cuda") if args.bf16 is None else args.bf16
+    ctx = mp.get_context("spawn")  # a fresh process per variant: its peak memory and caches are its own
+    results = {}
+    for variant in VARIANTS:
+        with ctx.Pool(1) as pool:
+            results[variant] = pool.apply(run_variant, (variant, args.preset, args.batch_size, args.steps,
+                                                        args.warmup, args.device, bf16))
+    peak = peak_tflops(args.device, args.peak_tflops)
+    print(f"preset={args.preset} batch={args.batch_size} device={args.device} bf16={bf16} "
+          f"threads={torch.get_num_threads()}")
+    print(f"{'variant':8} {'params M':>9} {'step ms':>9} {'samples/s':>10} {'peak MiB':>9} {'GFLOP/step':>11}"
+          + ("  MFU" if peak else ""))
+    for r in results.values():
+        mfu = f"  {r['gflops_step'] * 1e9 / r['step_s'] / (peak * 1e12):.1%}" if peak else ""
+        r["mfu"] = r["gflops_step"] * 1e9 / r["step_s"] / (peak * 1e12) if peak else None
+        print(f"{r['variant']:8} {r['params_m']:9.2f} {r['step_s'] * 1e3:9.1f} {r['samples_s']:10.1f} "
+              f"{r['peak_mib']:9.1f} {r['gflops_step']:11.2f}{mfu}")
+    mub, plain, matched = results["mubert"], results["plain"], results["matched"]
+    ratios = {
+        "time_vs_plain": mub["step_s"] / plain["step_s"],
+        "time_vs_matched": mub["step_s"] / matched["step_s"],
+        "mem_vs_plain": mub["peak_mib"] / max(plain["peak_mib"], 1e-9),
+        "mem_vs_matched": mub["peak_mib"] / max(matched["peak_mib"], 1e-9),
+        "flops_vs_matched": mub["gflops_step"] / matched["gflops_step"],
+    }
+    print(f"μ-BERT / plain ViT-AE: time ×{ratios['time_vs_plain']:.2f}, memory ×{ratios['mem_vs_plain']:.2f} "
+          "(3 encoder views + DMA + POI vs 1 view)")
+    print(f"μ-BERT / matched AE:   time ×{ratios['time_vs_matched']:.2f}, memory ×{ratios['mem_vs_matched']:.2f}, "
+          f"FLOPs ×{ratios['flops_vs_matched']:.3f}  (DMA + POI cost; target ≤ ×1.15)")
+    out = {"args": {k: str(v) for k, v in vars(args).items()}, "results": results, "ratios": ratios}
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=2))
+    return out
+
+
+if __name__ == "__main__":
+    main()

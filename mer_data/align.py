@@ -1,0 +1,123 @@
+"""Face alignment: BlazeFace detection once per clip, one eye-based similarity transform, one warp per frame.
+
+Per-frame re-detection would jitter by more than a micro-expression moves, so a clip is aligned with a single 2×3 matrix
+computed from the eye keypoints of one frame (eyes level, fixed inter-ocular distance, face centred with a margin) and
+every frame is warped with it straight to the output size: one resampling, no intermediate crop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+EYE_DISTANCE = 0.30  # inter-ocular distance as a fraction of the output width (leaves the whole face plus a margin)
+EYE_LINE = 0.38  # height of the eye line as a fraction of the output height (mouth and chin fit below)
+
+
+@dataclass(frozen=True)
+class Face:
+    """One detection in pixel coordinates of the frame it was found in."""
+
+    score: float  # detector confidence in [0, 1]
+    bbox: tuple[float, float, float, float]  # x, y, width, height
+    right_eye: tuple[float, float]  # the subject's right eye (x, y): the image-left one in an unmirrored photo
+    left_eye: tuple[float, float]
+
+
+def eye_transform(right_eye, left_eye, size: int, eye_distance: float = EYE_DISTANCE,
+                  eye_line: float = EYE_LINE) -> np.ndarray:
+    """The 2×3 similarity matrix (float64) mapping frame pixels to a size×size aligned face.
+
+    The eye midpoint goes to (size/2, eye_line·size), the eye vector becomes horizontal, and its length becomes
+    eye_distance·size. Rounded to 1e-6 so the matrix stored in a sample's json is exactly the one used to warp.
+    """
+    r = np.asarray(right_eye, dtype=np.float64)
+    l = np.asarray(left_eye, dtype=np.float64)
+    d = l - r  # points image-right for an upright face
+    length = float(np.hypot(d[0], d[1]))
+    if length < 1e-6:
+        raise ValueError("eye keypoints coincide")
+    scale = eye_distance * size / length
+    cos, sin = d[0] / length, d[1] / length
+    rot = scale * np.array([[cos, sin], [-sin, cos]])  # rotates the eye vector onto +x, then scales
+    centre = (r + l) / 2.0
+    target = np.array([size / 2.0, eye_line * size])
+    shift = target - rot @ centre
+    return np.round(np.hstack([rot, shift[:, None]]), 6)
+
+
+def resize_transform(height: int, width: int, size: int) -> np.ndarray:
+    """The 2×3 matrix that resizes a whole (pre-cropped) frame to size×size, used with `--face-detector none`."""
+    return np.round(np.array([[size / width, 0.0, 0.0], [0.0, size / height, 0.0]]), 6)
+
+
+def warp(frame: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
+    """Apply a 2×3 matrix to an (H, W[, C]) uint8 frame → (size, size[, C]); outside the frame is black."""
+    return cv2.warpAffine(frame, matrix, (size, size), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+def apply(matrix: np.ndarray, points) -> np.ndarray:
+    """Map (N, 2) pixel points through a 2×3 matrix → (N, 2)."""
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    return pts @ matrix[:, :2].T + matrix[:, 2]
+
+
+class FaceDetector:
+    """MediaPipe Tasks BlazeFace short-range detector; loads the model once, call it on RGB uint8 frames.
+
+    The detector is created with the lower `fallback_confidence` so one instance serves both passes of
+    `locate_face`; use it as a context manager or call `close()`.
+    """
+
+    def __init__(self, model_path: str, min_confidence: float = 0.5, fallback_confidence: float = 0.3):
+        from mediapipe.tasks.python import BaseOptions, vision  # heavy import, only where a detector is built
+
+        self.min_confidence = min_confidence
+        self.fallback_confidence = min(fallback_confidence, min_confidence)
+        options = vision.FaceDetectorOptions(base_options=BaseOptions(model_asset_path=str(model_path)),
+                                             min_detection_confidence=self.fallback_confidence)
+        self._detector = vision.FaceDetector.create_from_options(options)
+
+    def __call__(self, rgb: np.ndarray) -> list[Face]:
+        """All faces found in an (H, W, 3) RGB uint8 frame, best score first."""
+        import mediapipe as mp
+
+        h, w = rgb.shape[:2]
+        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
+        faces = []
+        for det in self._detector.detect(image).detections:
+            b, kp = det.bounding_box, det.keypoints  # keypoints are normalised; 0 = right eye, 1 = left eye
+            faces.append(Face(score=float(det.categories[0].score),
+                              bbox=(float(b.origin_x), float(b.origin_y), float(b.width), float(b.height)),
+                              right_eye=(kp[0].x * w, kp[0].y * h), left_eye=(kp[1].x * w, kp[1].y * h)))
+        return sorted(faces, key=lambda f: -f.score)
+
+    def close(self) -> None:
+        self._detector.close()
+
+    def __enter__(self) -> FaceDetector:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def locate_face(detector: FaceDetector, frames: Iterable[np.ndarray]) -> Face | None:
+    """The first face with score ≥ min_confidence over `frames` (consumed lazily, in order).
+
+    When no frame reaches it, the best face above the detector's fallback confidence over all frames; None if none.
+    """
+    best: Face | None = None
+    for frame in frames:
+        faces = detector(frame)
+        if not faces:
+            continue
+        if faces[0].score >= detector.min_confidence:
+            return faces[0]
+        if best is None or faces[0].score > best.score:
+            best = faces[0]
+    return best

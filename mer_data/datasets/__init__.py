@@ -1,0 +1,33 @@
+"""Dataset adapters behind one interface, registered by name: `ADAPTERS[name].iter_samples(root)` / `.iter_clips(root)`.
+
+Each adapter module provides `iter_samples(root, annotations=None, **options) -> Iterator[Sample]` (every annotated
+micro-expression, bad rows kept with a status), `iter_clips(root) -> Iterator[Clip]` (every frame sequence on disk, in
+sorted order), `annotation_file(root, annotations=None) -> Path | None` and `clip_for(sample) -> Clip`. The sheet and
+frame-folder search helpers live in `locate.py`; the sheet-driven adapters share `tabular.py`.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from mer_data import MerDataError
+from mer_data.datasets import casme2, casme3, samm, smic
+from mer_data.datasets.locate import find_dirs, find_sheet
+from mer_data.records import Clip, Sample
+
+ADAPTERS: dict[str, ModuleType] = {"casme2": casme2, "samm": samm, "smic": smic, "casme3": casme3}
+COMPOSITES = ("megc2019",)  # built from several adapters by manifests/megc2019.py
+
+__all__ = ["ADAPTERS", "COMPOSITES", "adapter", "clip_for", "find_dirs", "find_sheet"]
+
+
+def adapter(name: str) -> ModuleType:
+    """The adapter module of a dataset; an unknown name is a MerDataError listing the known ones."""
+    if name not in ADAPTERS:
+        raise MerDataError(f"unknown dataset {name!r} (choose from {', '.join(ADAPTERS)})")
+    return ADAPTERS[name]
+
+
+def clip_for(sample: Sample) -> Clip:
+    """The Clip holding a sample's frames, with the right kind, file pattern and first frame number."""
+    return adapter(sample.dataset).clip_for(sample)

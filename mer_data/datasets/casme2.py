@@ -1,0 +1,52 @@
+"""CASME II: the coding sheet (CASME2-coding-*.xlsx, Sheet1) and frames subNN/<Filename>/img<N>.jpg, reg_img<N>.jpg or videos."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from mer_data.datasets import tabular
+from mer_data.records import Clip, Sample
+
+
+def subject_folder(subject: str) -> str:
+    """'01' (or 1, from a sheet re-saved with numeric ids) → 'sub01'; an id already written 'sub01' is kept."""
+    return f"sub{subject.zfill(2)}" if subject.isdigit() else subject
+
+
+SPEC = tabular.SheetSpec(
+    dataset="casme2",
+    what="CASME II coding sheet",
+    # newest first: 20190701 relabels three sub24 clips sadness → surprise; pass --annotations to choose the other
+    sheet_files=("CASME2-coding-20190701.xlsx", "CASME2-coding-20140508.xlsx", "CASME2-coding-updated.xlsx"),
+    sheet_name="Sheet1",
+    columns={"subject": "Subject", "clip": "Filename", "onset": "OnsetFrame", "apex": "ApexFrame",
+             "offset": "OffsetFrame", "emotion": "Estimated Emotion"},
+    frame_dirs=("CASME2_RAW_selected", "Cropped", "CASME2-RAW", "Cropped_original"),  # raw release first
+    pattern=r"(?:reg_)?img(\d+)\.jpg",  # img46.jpg (raw) or reg_img46.jpg (cropped): the absolute frame number
+    subject_folder=subject_folder,
+    clip_name=str,
+    rel_path=lambda subject, clip: f"{subject}/{clip}",
+    key=lambda subject, clip, onset: f"{subject}/{clip}",
+    video_starts_at_onset=True,
+)
+
+
+def annotation_file(root: Path, annotations: Path | None = None) -> Path:
+    """The coding sheet used for this root."""
+    return tabular.annotation_file(SPEC, root, annotations)
+
+
+def iter_samples(root: Path, annotations: Path | None = None, *, apply_fixes: bool = True, **_: object) -> Iterator[Sample]:
+    """Every row of the coding sheet as a Sample (bad rows with a status), frames located under the root."""
+    return tabular.iter_samples(SPEC, root, annotations, apply_fixes)
+
+
+def iter_clips(root: Path) -> Iterator[Clip]:
+    """Every clip folder `subNN/<Filename>/` or video on disk, labelled or not, in sorted order."""
+    return tabular.iter_clips(SPEC, root, "sub*")
+
+
+def clip_for(sample: Sample) -> Clip:
+    """The Clip holding a sample's frames."""
+    return tabular.clip_for(SPEC, sample)

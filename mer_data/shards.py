@@ -1,0 +1,216 @@
+"""Shard files: a byte-deterministic tar writer, the per-pair parquet rows, the stats file, and verification.
+
+A shard `{i:06d}` is three files: `.tar` (WebDataset samples `KEY.f0.jpg`, `KEY.f1.jpg`, `KEY.json`, adjacent),
+`.parquet` (one row per planned pair, failures included with status and reason) and `_stats.json`, written last, whose
+existence marks the shard finished. Each file is written under a `.tmp` name and renamed when complete.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from mer_data.facemodel import sha256_file
+from mer_data.records import STATUS_OK
+
+ROW_SCHEMA = pa.schema([
+    ("key", pa.string()),  # WebDataset key (no dots); also the member prefix in the tar
+    ("shard", pa.int32()),
+    ("index", pa.int64()),  # position in the global row sequence of the ingest
+    ("dataset", pa.string()),
+    ("subject", pa.string()),  # dataset-qualified
+    ("clip", pa.string()),
+    ("source", pa.string()),  # frame folder or video file
+    ("t0", pa.int64()),  # frame numbers of I_t and I_{t+δ} (null for a clip-level failure)
+    ("t1", pa.int64()),
+    ("delta", pa.int64()),
+    ("status", pa.string()),  # "ok" or the failure class
+    ("reason", pa.string()),  # human-readable explanation when status != "ok"
+    ("sample_id", pa.string()),  # labeled mode: the split manifest's id ("" for unlabeled pairs)
+    ("emotion", pa.string()),
+    ("onset", pa.int64()),
+    ("apex", pa.int64()),
+    ("offset", pa.int64()),
+])
+
+
+def shard_name(index: int) -> str:
+    return f"{index:06d}"
+
+
+def shard_paths(out: Path, index: int) -> dict[str, Path]:
+    """The three files of shard `index` under `out`: tar, parquet and stats."""
+    stem = shard_name(index)
+    return {"tar": out / f"{stem}.tar", "parquet": out / f"{stem}.parquet", "stats": out / f"{stem}_stats.json"}
+
+
+def _tmp(path: Path) -> Path:
+    return path.with_name(path.name + ".tmp")
+
+
+class TarShardWriter:
+    """Context manager writing one tar with fixed member metadata (mtime 0, uid/gid 0, mode 0644, no names).
+
+    Written to `<path>.tmp` and renamed on a clean exit; removed if the block raises.
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self._tmp = _tmp(self.path)
+        self._tar: tarfile.TarFile | None = None
+        self.members = 0
+
+    def __enter__(self) -> TarShardWriter:
+        self._tar = tarfile.open(self._tmp, "w", format=tarfile.PAX_FORMAT)
+        return self
+
+    def add(self, key: str, files: dict[str, bytes]) -> None:
+        """Add one sample: `files` maps extension (e.g. "f0.jpg", "json") → bytes, written in the given order."""
+        if "." in key:
+            raise ValueError(f"WebDataset keys must not contain dots: {key!r}")
+        for ext, data in files.items():
+            info = tarfile.TarInfo(f"{key}.{ext}")
+            info.size, info.mtime, info.mode = len(data), 0, 0o644
+            info.uid = info.gid = 0
+            info.uname = info.gname = ""
+            self._tar.addfile(info, io.BytesIO(data))
+            self.members += 1
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._tar.close()
+        if exc_type is None:
+            os.replace(self._tmp, self.path)
+        else:
+            self._tmp.unlink(missing_ok=True)
+
+
+def write_rows(path: Path, rows: list[dict]) -> None:
+    """Write pair rows as parquet with the fixed ROW_SCHEMA (missing columns null), via a temp name."""
+    table = pa.Table.from_pylist([{k: row.get(k) for k in ROW_SCHEMA.names} for row in rows], schema=ROW_SCHEMA)
+    tmp = _tmp(Path(path))
+    pq.write_table(table, tmp, compression="zstd", write_statistics=False)
+    os.replace(tmp, path)
+
+
+def read_rows(path: Path) -> list[dict]:
+    return pq.read_table(path).to_pylist()
+
+
+def shard_stats(index: int, rows: list[dict], frames_encoded: int, tar_path: Path) -> dict:
+    """The content of `_stats.json`: counts only (no timings), so it is identical for any number of workers."""
+    failures = Counter(r["status"] for r in rows if r["status"] != STATUS_OK)
+    written = sum(r["status"] == STATUS_OK for r in rows)
+    return {"shard": index, "rows": len(rows), "written": written, "failures": sum(failures.values()),
+            "failures_by_reason": dict(sorted(failures.items())), "frames_encoded": frames_encoded,
+            "tar_bytes": tar_path.stat().st_size, "tar_sha256": sha256_file(tar_path)}
+
+
+def write_json(path: Path, obj: dict) -> None:
+    """Write JSON (sorted keys, indented) via a temp name, so a file that exists is complete."""
+    tmp = _tmp(Path(path))
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+@dataclass
+class ShardReport:
+    """What `verify_shard` found: counts, and every mismatch as a line (empty when the shard is sound)."""
+
+    index: int
+    rows: int = 0
+    written: int = 0
+    failures: Counter = field(default_factory=Counter)
+    problems: list[str] = field(default_factory=list)
+
+
+def finished_shards(out: Path) -> list[int]:
+    """Indices of the shards whose stats file exists (the done marker), sorted."""
+    return sorted(int(p.name[:6]) for p in Path(out).glob("[0-9]" * 6 + "_stats.json"))
+
+
+def verify_shard(out: Path, index: int) -> ShardReport:
+    """Check a finished shard: tar members vs parquet rows vs stats, and that webdataset reads every sample."""
+    paths, report = shard_paths(Path(out), index), ShardReport(index)
+    missing = [p.name for p in paths.values() if not p.is_file()]
+    if missing:
+        report.problems.append(f"shard {shard_name(index)}: missing {', '.join(missing)}")
+        return report
+    rows = read_rows(paths["parquet"])
+    stats = json.loads(paths["stats"].read_text())
+    report.rows, report.failures = len(rows), Counter(r["status"] for r in rows if r["status"] != STATUS_OK)
+    ok_keys = [r["key"] for r in rows if r["status"] == STATUS_OK]
+    report.written = len(ok_keys)
+    tar_keys, bad = _tar_keys(paths["tar"])
+    report.problems += [f"{paths['tar'].name}: {b}" for b in bad]
+    if tar_keys != ok_keys:
+        report.problems.append(f"{paths['tar'].name}: {len(tar_keys)} samples vs {len(ok_keys)} ok parquet rows "
+                               "(or a different order)")
+    expect = {"rows": len(rows), "written": len(ok_keys), "failures": sum(report.failures.values()),
+              "tar_bytes": paths["tar"].stat().st_size, "tar_sha256": sha256_file(paths["tar"])}
+    for name, value in expect.items():
+        if stats.get(name) != value:
+            report.problems.append(f"{paths['stats'].name}: {name} {stats.get(name)!r} != {value!r}")
+    report.problems += _check_webdataset(paths["tar"], {r["key"]: r for r in rows if r["status"] == STATUS_OK})
+    return report
+
+
+def _tar_keys(path: Path) -> tuple[list[str], list[str]]:
+    """Sample keys in tar order, plus problems: members of a key not adjacent, or not exactly f0, f1 and json."""
+    keys, exts, problems = [], {}, []
+    with tarfile.open(path) as tar:
+        for name in tar.getnames():
+            key, _, ext = name.partition(".")
+            if not keys or keys[-1] != key:
+                if key in exts:
+                    problems.append(f"members of {key} are not adjacent")
+                keys.append(key)
+                exts[key] = []
+            exts[key].append(ext)
+    for key, found in exts.items():
+        kinds = sorted(e.split(".")[0] for e in found)
+        if kinds != ["f0", "f1", "json"]:
+            problems.append(f"sample {key} has members {sorted(found)}")
+    return keys, problems
+
+
+def _check_webdataset(path: Path, ok_rows: dict[str, dict]) -> list[str]:
+    """Read the tar with webdataset.WebDataset and compare each sample's json with its parquet row."""
+    import webdataset as wds
+
+    problems, seen = [], 0
+    for sample in wds.WebDataset(str(path), shardshuffle=False, empty_check=False):
+        seen += 1
+        meta = json.loads(sample["json"])
+        row = ok_rows.get(sample["__key__"])
+        if row is None:
+            problems.append(f"{path.name}: webdataset sample {sample['__key__']} has no ok parquet row")
+        elif (meta.get("t0"), meta.get("t1"), meta.get("clip")) != (row["t0"], row["t1"], row["clip"]):
+            problems.append(f"{path.name}: json of {sample['__key__']} disagrees with its parquet row")
+    if seen != len(ok_rows):
+        problems.append(f"{path.name}: webdataset read {seen} samples, parquet has {len(ok_rows)} ok rows")
+    return problems
+
+
+def inspect_dir(out: Path) -> dict:
+    """Verify every shard under `out`; totals plus the list of problems (empty when all is consistent)."""
+    out = Path(out)
+    indices = sorted(set(finished_shards(out)) | {int(p.stem) for p in out.glob("[0-9]" * 6 + ".tar")})
+    totals = {"shards": len(indices), "rows": 0, "written": 0, "failures": Counter(), "problems": []}
+    for index in indices:
+        rep = verify_shard(out, index)
+        totals["rows"] += rep.rows
+        totals["written"] += rep.written
+        totals["failures"] += rep.failures
+        totals["problems"] += rep.problems
+    if not indices:
+        totals["problems"].append(f"{out}: no shards")
+    totals["failures"] = dict(sorted(totals["failures"].items()))
+    return totals

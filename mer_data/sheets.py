@@ -1,0 +1,122 @@
+"""Reading the official xlsx coding sheets: header found by scanning, cells coerced with reasons, sheet sha256."""
+
+from __future__ import annotations
+
+import hashlib
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from openpyxl import load_workbook
+from openpyxl.utils.exceptions import InvalidFileException
+
+from mer_data import MerDataError
+
+HEADER_SCAN_ROWS = 40  # SAMM has 13 note rows above its header; nothing real has more than a few dozen
+
+
+@dataclass(frozen=True)
+class SheetRow:
+    """One data row: its 1-based Excel row number and its cells by header name (None for empty cells)."""
+
+    row: int
+    cells: dict[str, object]
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """The data rows of one worksheet, below the header row that was found by scanning."""
+
+    path: Path
+    name: str  # worksheet name
+    header_row: int  # 1-based Excel row of the header
+    columns: tuple[str, ...]  # the required columns, as spelled in the sheet
+    rows: tuple[SheetRow, ...]
+    sha256: str  # of the whole xlsx file, recorded in manifests
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _norm(name: object) -> str:
+    """Header comparison key: case, spaces and underscores do not matter ('Onset Frame' == 'OnsetFrame')."""
+    return "".join(str(name).split()).replace("_", "").casefold() if name is not None else ""
+
+
+def read_sheet(path: Path, required: Sequence[str], sheet: str | None = None) -> Sheet:
+    """Read the rows of `sheet` (default: the first worksheet) under the first row holding every `required` column.
+
+    Raises MerDataError naming the file for an unreadable workbook, a missing worksheet or missing columns.
+    Fully empty rows are skipped; formula cells give their cached values (data_only=True).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MerDataError(f"annotation sheet {path} does not exist")
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, InvalidFileException, KeyError, OSError, ValueError) as exc:
+        raise MerDataError(f"cannot read {path} as an xlsx workbook ({type(exc).__name__}: {exc})") from None
+    try:
+        if sheet is not None and sheet not in wb.sheetnames:
+            raise MerDataError(f"{path} has no worksheet {sheet!r} (it has {', '.join(map(repr, wb.sheetnames))})")
+        ws = wb[sheet] if sheet is not None else wb.worksheets[0]
+        values = [tuple(r) for r in ws.iter_rows(values_only=True)]
+        name = ws.title
+    finally:
+        wb.close()
+    header_row, index = _find_header(values, required, path, name)
+    rows = []
+    for offset, raw in enumerate(values[header_row:], start=header_row + 1):
+        if all(v is None or (isinstance(v, str) and not v.strip()) for v in raw):
+            continue
+        rows.append(SheetRow(offset, {col: (raw[i] if i < len(raw) else None) for col, i in index.items()}))
+    return Sheet(path, name, header_row, tuple(required), tuple(rows), sha256_file(path))
+
+
+def _find_header(values: list[tuple], required: Sequence[str], path: Path, sheet: str) -> tuple[int, dict[str, int]]:
+    """(1-based header row, required column → 0-based index) of the first row naming all required columns."""
+    wanted = {_norm(c): c for c in required}
+    best: tuple[int, set[str]] = (0, set())
+    for r, raw in enumerate(values[:HEADER_SCAN_ROWS], start=1):
+        found = {_norm(v): i for i, v in enumerate(raw) if _norm(v) in wanted}
+        if len(found) == len(wanted):
+            return r, {wanted[k]: i for k, i in found.items()}
+        if len(found) > len(best[1]):
+            best = (r, set(found))
+    if best[0] == 0:
+        raise MerDataError(f"{path} sheet {sheet!r}: no header row with columns {', '.join(required)} "
+                           f"in the first {HEADER_SCAN_ROWS} rows")
+    missing = [c for k, c in wanted.items() if k not in best[1]]
+    raise MerDataError(f"{path} sheet {sheet!r}: header on row {best[0]} lacks column(s) {', '.join(missing)}")
+
+
+def to_text(value: object) -> str:
+    """A cell as text: integral numbers without '.0' (an id saved as a number), strings stripped, empty as ''."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def to_int(value: object) -> tuple[int | None, str]:
+    """A frame-number cell as (int, '') or (None, why): ints, integral floats and digit strings ('355') are accepted."""
+    if isinstance(value, bool):
+        return None, f"{value!r} is not a frame number"
+    if isinstance(value, int):
+        return value, ""
+    if isinstance(value, float):
+        return (int(value), "") if value.is_integer() else (None, f"{value!r} is not a whole frame number")
+    text = to_text(value)
+    if not text:
+        return None, "empty cell"
+    if text.lstrip("-").isdigit():
+        return int(text), ""
+    return None, f"{text!r} is not a frame number"

@@ -1,0 +1,111 @@
+"""The synthetic datasets: format-faithful miniatures of CASME II, SAMM, SMIC, CAS(ME)^3 and the MEGC2019 composite.
+
+`generate("samm", Path("data/samm"))` writes a tree laid out as the real release (folders, file names, annotation sheet
+with its quirks) whose frames show the scikit-image astronaut with a small, emotion-specific facial movement rising from
+onset to apex and falling to offset. Same seed, same bytes. Each tree is written under a temporary name and renamed
+into place, so a root that exists is complete; it also holds `mer-data-synth.json` (the config and the ground truth).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from mer_data import MerDataError
+from mer_data.synth.layouts import WRITERS, Plan, Tree
+
+DATASETS = ("casme2", "samm", "smic", "casme3", "megc2019")
+COMPOSITE = {"megc2019": ("casme2", "samm", "smic")}  # composite → the datasets it holds, each in ROOT/<name>/
+TRUTH_FILE = "mer-data-synth.json"  # config and ground truth, written into each dataset root
+MAX_SUBJECTS = 99  # CASME II subject folders are two digits
+MAX_CLIPS = 40  # per subject; keeps clip names (EP02…EP41, letters a…t) in their real patterns
+
+__all__ = ["DATASETS", "SynthConfig", "Tree", "default_out", "generate", "synthesize"]
+
+
+def default_out(dataset: str) -> Path:
+    """Where the adapters look by default: data/<dataset>, or data/ for the composite."""
+    return Path("data") if dataset in COMPOSITE else Path("data") / dataset
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """Resolved settings of `mer-data synth`."""
+
+    dataset: str = "casme2"  # casme2 | samm | smic | casme3 | megc2019
+    out: Path | None = None  # dataset root to write (for megc2019 the folder that gets casme2/ samm/ smic/)
+    subjects: int = 3  # subjects per dataset
+    clips_per_subject: int = 4  # annotated micro-expressions per subject (casme3: ≥ 2, two or three per video)
+    video: bool = False  # write clips as video files (.avi MJPG; casme3 color.mp4) instead of frame folders
+    seed: int = 0  # master seed: the same seed writes the same bytes
+    overwrite: bool = False  # replace an existing non-empty dataset root instead of refusing
+
+    def __post_init__(self) -> None:
+        if self.dataset not in DATASETS:
+            raise MerDataError(f"unknown dataset {self.dataset!r}: choose one of {', '.join(DATASETS)}")
+        if not 1 <= self.subjects <= MAX_SUBJECTS:
+            raise MerDataError(f"--subjects {self.subjects}: must be between 1 and {MAX_SUBJECTS}")
+        if not 1 <= self.clips_per_subject <= MAX_CLIPS:
+            raise MerDataError(f"--clips-per-subject {self.clips_per_subject}: must be between 1 and {MAX_CLIPS}")
+        if self.dataset == "casme3" and self.clips_per_subject < 2:
+            raise MerDataError("--clips-per-subject must be at least 2 for casme3 (each video holds 2+ MEs)")
+        if self.seed < 0:
+            raise MerDataError(f"--seed {self.seed}: must be >= 0")
+        object.__setattr__(self, "out", Path(self.out) if self.out is not None else default_out(self.dataset))
+
+
+def synthesize(cfg: SynthConfig) -> list[Tree]:
+    """Write the tree(s) of `cfg` and return their summaries (one per dataset; three for megc2019)."""
+    plan = Plan(cfg.subjects, cfg.clips_per_subject, cfg.video, cfg.seed)
+    parts = COMPOSITE.get(cfg.dataset)
+    if parts is None:
+        return [_write_tree(cfg.dataset, cfg.out, plan, cfg)]
+    return [_write_tree(name, cfg.out / name, plan, cfg) for name in parts]
+
+
+def generate(dataset: str, out: Path, *, subjects: int = 3, clips_per_subject: int = 4, video: bool = False,
+             seed: int = 0, overwrite: bool = False) -> Path:
+    """Write a synthetic `dataset` tree at `out` and return its root (for megc2019 the folder holding casme2/ samm/
+    smic/). Raises MerDataError for bad arguments or when `out` already holds data (unless `overwrite`)."""
+    cfg = SynthConfig(dataset, Path(out), subjects, clips_per_subject, video, seed, overwrite)
+    synthesize(cfg)
+    return cfg.out
+
+
+def _write_tree(dataset: str, root: Path, plan: Plan, cfg: SynthConfig) -> Tree:
+    """Write one dataset under a temporary sibling name, then rename it to `root` (replacing it if allowed)."""
+    if root.exists() and (not root.is_dir() or any(root.iterdir())) and not cfg.overwrite:
+        raise MerDataError(f"--out {root}: already exists and is not empty (pass --overwrite to replace it)")
+    partial = root.with_name(f".{root.name}.partial")
+    if partial.exists():  # left by an interrupted run
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True)
+    try:
+        tree = WRITERS[dataset](partial, plan)
+        _write_truth(partial / TRUTH_FILE, dataset, cfg, tree)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    if root.is_dir():
+        shutil.rmtree(root)
+    elif root.exists():
+        root.unlink()
+    partial.rename(root)
+    return _moved(tree, partial, root)
+
+
+def _write_truth(path: Path, dataset: str, cfg: SynthConfig, tree: Tree) -> None:
+    """The config (without the output path, so the bytes do not depend on it) and every ME written."""
+    config = {k: v for k, v in asdict(cfg).items() if k not in ("out", "overwrite")}
+    body = {"dataset": dataset, "config": config, "subjects": tree.subjects, "clips": tree.clips,
+            "samples": tree.samples, "frames": tree.frames,
+            "sheet": tree.sheet.relative_to(tree.root).as_posix() if tree.sheet else None, "truth": list(tree.truth)}
+    path.write_text(json.dumps(body, indent=1) + "\n")
+
+
+def _moved(tree: Tree, old: Path, new: Path) -> Tree:
+    """The summary with its paths moved from the temporary root to the final one."""
+    sheet = new / tree.sheet.relative_to(old) if tree.sheet else None
+    return Tree(tree.dataset, new, tree.subjects, tree.clips, tree.samples, tree.frames, sheet, tree.truth)

@@ -1,0 +1,212 @@
+"""Synthetic face frames: the astronaut photo placed on a plain background, with a local, emotion-specific micro-movement.
+
+Pure numpy/OpenCV functions. A subject is a `Look` (where and how large the face sits, its brightness, the background);
+`face_canvas(look)` renders the still face once, `movement_field(look, emotion)` the unit displacement field of the
+emotion's movement (a sum of Gaussian-windowed displacements), and `render_frame` warps the canvas by
+`amplitude(n, onset, apex, offset)` times that field with cv2.remap and adds sensor noise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import cv2
+import numpy as np
+import skimage.data
+
+FRAME_SHAPE = (240, 320)  # (H, W) px of every synthetic frame; small for speed (the real datasets are 480×640)
+
+# Measured on skimage.data.astronaut() (512×512) with MediaPipe BlazeFace short-range: the face box (x, y, w, h) and
+# the keypoints, in photo pixels (x, y). The subject's right eye is on the image's left.
+FACE_BOX = (177, 82, 95, 95)
+RIGHT_EYE = (201.0, 105.0)
+LEFT_EYE = (246.0, 109.0)
+NOSE_TIP = (220.0, 127.0)
+MOUTH = (220.0, 149.0)
+FACE_CENTRE = (FACE_BOX[0] + FACE_BOX[2] / 2, FACE_BOX[1] + FACE_BOX[3] / 2)
+
+# The head crop kept from the photo: an ellipse (centre, semi-axes) in photo px around hair, face and chin,
+# feathered over HEAD_FEATHER px so the background blends in.
+HEAD_CENTRE = (225.0, 112.0)
+HEAD_AXES = (74.0, 96.0)
+HEAD_FEATHER = 9.0
+
+PEAK_PX = 3.5  # peak displacement of a movement at the apex, photo px (≈ frame px: faces are drawn at scale ≈ 1)
+SIGMA_PX = 6.5  # std of each Gaussian window, photo px: the movement stays within ≈ 2.5 σ of its anchor points
+NOISE_SIGMA = 2.0  # std of the per-frame Gaussian sensor noise, grey levels
+
+
+def _offset(point: tuple[float, float], dx: float, dy: float) -> tuple[float, float]:
+    return point[0] + dx, point[1] + dy
+
+
+# Derived anchor points (photo px): brows ~13 px above the eyes, mouth corners ~16 px either side of the mouth centre,
+# lids ~4 px above/below the eye centres, nose wings beside the bridge, chin ~21 px below the mouth.
+_R_BROW, _L_BROW = _offset(RIGHT_EYE, 0, -13), _offset(LEFT_EYE, 0, -13)
+_R_CORNER, _L_CORNER = _offset(MOUTH, -16, 0), _offset(MOUTH, 16, 0)
+
+# Movement name → anchors (x, y, dx, dy): photo-px anchor and unit-ish direction (scaled by PEAK_PX).
+MOVEMENTS: dict[str, tuple[tuple[float, float, float, float], ...]] = {
+    "smile": ((*_R_CORNER, -0.7, -0.7), (*_L_CORNER, 0.7, -0.7)),  # mouth corners up and out (AU12)
+    "brow_raise": ((*_R_BROW, 0.0, -1.0), (*_L_BROW, 0.0, -1.0)),  # both brows up (AU1+2)
+    "nose_wrinkle": ((*_offset(NOSE_TIP, -8, -9), 0.0, -1.0), (*_offset(NOSE_TIP, 8, -9), 0.0, -1.0)),  # AU9
+    "lip_press": ((*_offset(MOUTH, 0, -5), 0.0, 1.0), (*_offset(MOUTH, 0, 6), 0.0, -1.0)),  # lips pressed (AU14/24)
+    "brow_lower": ((*_R_BROW, 0.7, 0.7), (*_L_BROW, -0.7, 0.7)),  # brows down and in (AU4)
+    "one_corner": ((*_R_CORNER, -0.8, -0.6),),  # one mouth corner out and up (R14)
+    "frown": ((*_R_CORNER, 0.0, 1.0), (*_L_CORNER, 0.0, 1.0)),  # mouth corners down (AU15)
+    "eye_widen": ((*_offset(RIGHT_EYE, 0, -4), 0.0, -1.0), (*_offset(LEFT_EYE, 0, -4), 0.0, -1.0)),  # upper lids up (AU5)
+    "chin_raise": ((*_offset(MOUTH, 0, 21), 0.0, -1.0),),  # chin boss up (AU17)
+}
+
+# Raw emotion label (case-folded) → movement; covers the four datasets' vocabularies and the 3-class names.
+EMOTION_MOVEMENT = {
+    "happiness": "smile", "happy": "smile", "positive": "smile",
+    "surprise": "brow_raise",
+    "disgust": "nose_wrinkle", "negative": "nose_wrinkle",
+    "repression": "lip_press",
+    "anger": "brow_lower",
+    "contempt": "one_corner",
+    "sadness": "frown", "sad": "frown",
+    "fear": "eye_widen",
+    "others": "chin_raise", "other": "chin_raise",
+}
+
+
+@dataclass(frozen=True)
+class Look:
+    """How one subject appears: face placement and scale, brightness, and the plain background colour."""
+
+    centre: tuple[float, float]  # frame px (x, y) where the photo's FACE_CENTRE lands
+    scale: float  # frame px per photo px
+    gain: float  # multiplicative brightness of the whole frame
+    bias: float  # additive brightness, grey levels
+    background: tuple[int, int, int]  # RGB of the plain background
+
+
+def movement_for(emotion: str) -> str:
+    """The movement name for a raw emotion label (case-insensitive); unknown labels raise KeyError."""
+    return EMOTION_MOVEMENT[emotion.strip().casefold()]
+
+
+def subject_look(rng: np.random.Generator) -> Look:
+    """Draw a subject's look: face box ≈ 36-45% of the frame height, shifted a little, brightness ±15%."""
+    height, width = FRAME_SHAPE
+    scale = float(rng.uniform(0.92, 1.12))
+    # keep the head ellipse inside the frame vertically; its centre sits above the face centre in the photo
+    head_dy = (HEAD_CENTRE[1] - FACE_CENTRE[1]) * scale
+    cx = width / 2 + float(rng.uniform(-40, 40))
+    cy = height / 2 - head_dy + float(rng.uniform(-6, 6))
+    grey = float(rng.uniform(70, 190))
+    tint = rng.uniform(-18, 18, size=3)
+    background = tuple(int(np.clip(grey + t, 0, 255)) for t in tint)
+    return Look((cx, cy), scale, float(rng.uniform(0.85, 1.15)), float(rng.uniform(-12, 12)), background)
+
+
+def photo_to_frame(look: Look, points: np.ndarray) -> np.ndarray:
+    """Map photo-px points (K, 2) to frame-px points (K, 2) for this look."""
+    return (np.asarray(points, np.float64) - FACE_CENTRE) * look.scale + look.centre
+
+
+def _affine(look: Look) -> np.ndarray:
+    """2×3 matrix taking photo px to frame px (scale about FACE_CENTRE, then translate)."""
+    tx = look.centre[0] - FACE_CENTRE[0] * look.scale
+    ty = look.centre[1] - FACE_CENTRE[1] * look.scale
+    return np.array([[look.scale, 0.0, tx], [0.0, look.scale, ty]], np.float64)
+
+
+@lru_cache(maxsize=1)
+def _photo_and_mask() -> tuple[np.ndarray, np.ndarray]:
+    """The astronaut photo (512, 512, 3) float32 and its feathered head mask (512, 512) in [0, 1]."""
+    photo = skimage.data.astronaut().astype(np.float32)
+    mask = np.zeros(photo.shape[:2], np.float32)
+    centre = (round(HEAD_CENTRE[0]), round(HEAD_CENTRE[1]))
+    cv2.ellipse(mask, centre, (round(HEAD_AXES[0]), round(HEAD_AXES[1])), 0, 0, 360, 1.0, -1)
+    mask = cv2.GaussianBlur(mask, (0, 0), HEAD_FEATHER)
+    photo.flags.writeable = False
+    mask.flags.writeable = False
+    return photo, mask
+
+
+def face_canvas(look: Look) -> np.ndarray:
+    """The still face of a subject on its background: (H, W, 3) float32 RGB in grey levels, before noise."""
+    photo, mask = _photo_and_mask()
+    height, width = FRAME_SHAPE
+    matrix = _affine(look)
+    face = cv2.warpAffine(photo, matrix, (width, height), flags=cv2.INTER_AREA if look.scale < 1 else cv2.INTER_LINEAR)
+    alpha = cv2.warpAffine(mask, matrix, (width, height), flags=cv2.INTER_LINEAR)[..., None]  # (H, W, 1)
+    background = np.asarray(look.background, np.float32)
+    canvas = alpha * face + (1.0 - alpha) * background
+    return canvas * look.gain + look.bias
+
+
+def anchor_points(look: Look, emotion: str) -> np.ndarray:
+    """Frame-px anchor points (K, 2) of the emotion's movement for this look."""
+    anchors = np.asarray(MOVEMENTS[movement_for(emotion)], np.float64)
+    return photo_to_frame(look, anchors[:, :2])
+
+
+def movement_field(look: Look, emotion: str) -> np.ndarray:
+    """Displacement field (H, W, 2) float32, frame px (dx, dy), of the emotion's movement at its peak (amplitude 1)."""
+    height, width = FRAME_SHAPE
+    anchors = np.asarray(MOVEMENTS[movement_for(emotion)], np.float64)
+    points = photo_to_frame(look, anchors[:, :2])
+    sigma = SIGMA_PX * look.scale
+    xs, ys = _grid((height, width))
+    field = np.zeros((height, width, 2), np.float32)
+    for (px, py), (ux, uy) in zip(points, anchors[:, 2:]):
+        norm = np.hypot(ux, uy)
+        window = np.exp(-((xs - px) ** 2 + (ys - py) ** 2) / (2 * sigma**2))  # (H, W) in [0, 1]
+        field[..., 0] += window * (PEAK_PX * look.scale * ux / norm)
+        field[..., 1] += window * (PEAK_PX * look.scale * uy / norm)
+    return field
+
+
+def amplitude(n: int, onset: int, apex: int, offset: int) -> float:
+    """Movement amplitude at frame n: 0 outside (onset, offset), rising to 1 at the apex and back (raised cosine)."""
+    if n < onset or n > offset:
+        return 0.0
+    if n <= apex:
+        return 1.0 if apex == onset else float(0.5 * (1.0 - np.cos(np.pi * (n - onset) / (apex - onset))))
+    return float(0.5 * (1.0 + np.cos(np.pi * (n - apex) / (offset - apex))))
+
+
+def render_frame(canvas: np.ndarray, field: np.ndarray | None, amp: float, rng: np.random.Generator) -> np.ndarray:
+    """One frame: `canvas` (H, W, 3) warped by `amp * field` (content moves along the field), plus sensor noise.
+
+    Returns (H, W, 3) uint8 RGB. `field` None (or amp 0) leaves the face still.
+    """
+    if field is not None and amp > 0:
+        xs, ys = _grid(canvas.shape[:2])
+        # backward map: the output pixel p samples the canvas at p - d(p), which moves content by ≈ +d
+        map_x = xs - amp * field[..., 0]
+        map_y = ys - amp * field[..., 1]
+        canvas = cv2.remap(canvas, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    noisy = rng.standard_normal(canvas.shape, dtype=np.float32)
+    noisy *= NOISE_SIGMA
+    noisy += canvas
+    np.clip(noisy, 0, 255, out=noisy)
+    return np.rint(noisy, out=noisy).astype(np.uint8)
+
+
+@lru_cache(maxsize=4)
+def _grid(shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel coordinate grids (xs, ys), each (H, W) float32, shared read-only."""
+    ys, xs = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float32)
+    xs.flags.writeable = False
+    ys.flags.writeable = False
+    return xs, ys
+
+
+def to_gray(frame: np.ndarray) -> np.ndarray:
+    """RGB (H, W, 3) uint8 → grayscale (H, W) uint8, for SAMM's grayscale release."""
+    return cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+
+
+def depth_map(look: Look) -> np.ndarray:
+    """A plausible depth frame (H, W) uint16 in millimetres for CAS(ME)^3's parallel depth/ folder: head ≈ 600 mm,
+    background 1500 mm, blended over the feathered head mask."""
+    _, mask = _photo_and_mask()
+    height, width = FRAME_SHAPE
+    alpha = cv2.warpAffine(mask, _affine(look), (width, height), flags=cv2.INTER_LINEAR)
+    return np.rint(1500.0 - 900.0 * alpha).astype(np.uint16)

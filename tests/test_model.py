@@ -1,0 +1,305 @@
+"""Tests for the μ-BERT model: shapes, swapping, DMA/POI against full-matrix references, bf16, overfitting."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from mer_data import MerDataError
+from mubert.model import (Attention, MuBERT, MuBERTConfig, base, diag_attention, patchify, tiny,
+                          unpatchify)
+from mubert.swap import block_mask, random_resized_crop, token_mask
+
+
+def small(**overrides) -> MuBERTConfig:
+    """A very small config: 32 px, 4 px patches (8×8 grid, N=64), width 32, one block each side."""
+    cfg = dict(image_size=32, patch_size=4, dim=32, heads=2, depth=1, decoder_dim=32, decoder_heads=2,
+               decoder_depth=1, dino_out_dim=32, dino_hidden=32, dino_bottleneck=16)
+    cfg.update(overrides)
+    return tiny(**cfg)
+
+
+def pair(b: int, side: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    f0 = torch.rand(b, 3, side, side, generator=g)
+    return f0, (f0 + 0.1 * torch.rand(b, 3, side, side, generator=g)).clamp(0, 1)
+
+
+# ---- shapes and API ---------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("poi", ["mse", "dino", "off"])
+@pytest.mark.parametrize("dma", [True, False])
+def test_forward_features_and_maps_shapes(poi, dma):
+    torch.manual_seed(0)
+    cfg = small(poi=poi, dma=dma)
+    model = MuBERT(cfg)
+    f0, f1 = pair(3, 32)
+    out = model(f0, f1)
+    assert set(out) == {"loss", "loss_r", "loss_agg"}
+    assert all(v.dim() == 0 and torch.isfinite(v) for v in out.values())
+    assert (out["loss_agg"] == 0) == (poi == "off")
+    out["loss"].backward()
+    assert model.features(f0, f1).shape == (3, cfg.num_patches, cfg.dim)
+    tokens, row = model.forward_encoder(f0, ct_row=True)
+    assert tokens.shape == (3, 1 + cfg.num_patches, cfg.dim) and row.shape == (3, cfg.num_patches)
+    if dma:
+        maps = model.movement_maps(f0, f1)
+        assert {k: tuple(v.shape) for k, v in maps.items()} == {k: (3, 64) for k in ("diag", "s", "w")}
+        torch.testing.assert_close(maps["s"].sum(1), torch.ones(3))
+        torch.testing.assert_close(maps["w"], maps["diag"] * maps["s"])
+        assert bool(((maps["diag"] > 0) & (maps["diag"] <= 1)).all())
+    else:
+        with pytest.raises(MerDataError):
+            model.movement_maps(f0, f1)
+
+
+def test_patchify_roundtrip_and_layout():
+    x = torch.rand(2, 3, 16, 24)
+    p = patchify(x, 8)
+    assert p.shape == (2, 6, 8 * 8 * 3)
+    torch.testing.assert_close(p[1, 4].reshape(8, 8, 3), x[1, :, 8:16, 8:16].permute(1, 2, 0))  # row 1, col 1
+    torch.testing.assert_close(unpatchify(p, 8, (2, 3)), x)
+
+
+def test_presets_and_config_round_trip():
+    assert base().image_size == 224 and base().num_patches == 784 and (base().dim, base().depth) == (512, 4)
+    cfg = tiny(poi="dino", swap_mode="token")
+    assert MuBERTConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    for bad in (dict(poi="cosine"), dict(swap_ratio=1.5), dict(image_size=100), dict(swap_aspect=(2.0, 3.0))):
+        with pytest.raises(MerDataError):
+            tiny(**bad)
+    with pytest.raises(MerDataError, match="bogus"):
+        MuBERTConfig.from_dict({"bogus": 1})
+
+
+# ---- swapping ---------------------------------------------------------------------------------------------------
+
+def covered_by_rectangles(mask: np.ndarray, min_area: int) -> np.ndarray:
+    """(B, h, w) → (B, h, w): cells inside some all-True axis-aligned rectangle of area ≥ min_area."""
+    b, h, w = mask.shape
+    csum = np.zeros((b, h + 1, w + 1), dtype=np.int64)
+    csum[:, 1:, 1:] = mask.cumsum(1).cumsum(2)
+    covered = np.zeros_like(mask)
+    for r0 in range(h):
+        for r1 in range(r0 + 1, h + 1):
+            for c0 in range(w):
+                for c1 in range(c0 + 1, w + 1):
+                    area = (r1 - r0) * (c1 - c0)
+                    if area < min_area:
+                        continue
+                    total = csum[:, r1, c1] - csum[:, r0, c1] - csum[:, r1, c0] + csum[:, r0, c0]
+                    covered[total == area, r0:r1, c0:c1] = True
+    return covered
+
+
+def test_block_mask_reaches_ratio_in_rectangular_blocks():
+    torch.manual_seed(1)
+    mask = block_mask(12, (10, 10), 0.5, 16, (0.3, 1 / 0.3))
+    assert mask.shape == (12, 10, 10) and mask.dtype == torch.bool
+    assert bool((mask.flatten(1).float().mean(1) >= 0.5).all())
+    m = mask.numpy()
+    np.testing.assert_array_equal(covered_by_rectangles(m, 16), m)  # a union of blocks of ≥ 16 patches
+    # A per-token mask of the same ratio is not such a union (the check above can fail).
+    scattered = token_mask(12, (10, 10), 0.5).numpy()
+    assert not np.array_equal(covered_by_rectangles(scattered, 16), scattered)
+
+
+def test_single_round_gives_one_rectangle():
+    torch.manual_seed(2)
+    mask = block_mask(20, (8, 8), 0.2, 16, (0.3, 1 / 0.3)).numpy()  # 0.2·64 < 16: one block suffices
+    for m in mask:
+        rows, cols = np.nonzero(m)
+        box = m[rows.min():rows.max() + 1, cols.min():cols.max() + 1]
+        assert box.all() and box.size >= 16
+
+
+def test_token_mask_exact_count_and_seeded_reproducibility():
+    torch.manual_seed(3)
+    a = token_mask(5, (8, 8), 0.3)
+    assert (a.flatten(1).sum(1) == 20).all()  # ⌈0.3·64⌉
+    torch.manual_seed(3)
+    assert torch.equal(a, token_mask(5, (8, 8), 0.3))
+
+
+@pytest.mark.parametrize("mode", ["block", "token"])
+def test_swap_puts_only_f1_patches_at_same_positions(mode):
+    torch.manual_seed(4)
+    model = MuBERT(small(swap_mode=mode))
+    f0, f1 = torch.rand(4, 3, 32, 32), torch.rand(4, 3, 32, 32)
+    x_ts, mask = model.swap_blocks(f0, f1)
+    p_ts, p0, p1 = (patchify(x, 4) for x in (x_ts, f0, f1))
+    assert mask.shape == (4, 64) and bool((mask.float().mean(1) >= 0.5).all())
+    assert torch.equal(p_ts[mask], p1[mask]) and torch.equal(p_ts[~mask], p0[~mask])
+
+
+def test_swap_is_reproducible_under_a_seed():
+    model = MuBERT(small())
+    f0, f1 = pair(6, 32)
+    torch.manual_seed(7)
+    a = model.swap_blocks(f0, f1)[1]
+    torch.manual_seed(7)
+    b = model.swap_blocks(f0, f1)[1]
+    c = model.swap_blocks(f0, f1)[1]
+    assert torch.equal(a, b) and not torch.equal(b, c)
+
+
+def test_random_resized_crop():
+    x = torch.rand(3, 3, 16, 16)
+    torch.testing.assert_close(random_resized_crop(x, (1.0, 1.0), (1.0, 1.0)), x)  # full box = identity
+    ramp = torch.linspace(0, 1, 16).view(1, 1, 1, 16).expand(4, 3, 16, 16)
+    torch.manual_seed(0)
+    crop = random_resized_crop(ramp, (0.25, 0.25), (1.0, 1.0))  # half-width box: the ramp's slope doubles
+    slope = (crop[..., -1] - crop[..., 0]).mean().item()
+    assert crop.shape == ramp.shape and slope == pytest.approx(0.5, abs=0.05)
+
+
+# ---- efficient attention against full-matrix references ---------------------------------------------------------
+
+def test_diag_attention_matches_full_softmax_values_and_grads():
+    torch.manual_seed(5)
+    q = (torch.randn(2, 50, 16) * 3).requires_grad_()  # large logits exercise the log-sum-exp
+    k = (torch.randn(2, 50, 16) * 3).requires_grad_()
+    fast = diag_attention(q, k, chunk=7)
+    ref = torch.softmax(q @ k.transpose(1, 2) / 4.0, dim=-1).diagonal(dim1=1, dim2=2)  # rows over keys
+    torch.testing.assert_close(fast, ref, rtol=1e-5, atol=1e-7)
+    g = torch.randn_like(ref)
+    grads_fast = torch.autograd.grad((fast * g).sum(), (q, k))
+    grads_ref = torch.autograd.grad((ref * g).sum(), (q, k))
+    for a, b in zip(grads_fast, grads_ref):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_attention_block_and_ct_row_match_naive():
+    torch.manual_seed(6)
+    attn = Attention(dim=24, heads=3)
+    x = torch.randn(2, 1 + 20, 24)
+    out, row = attn(x, ct_row=True)
+    q, k, v = attn.qkv(x).reshape(2, 21, 3, 3, 8).permute(2, 0, 3, 1, 4)
+    full = torch.softmax(q @ k.transpose(-2, -1) / 8 ** 0.5, dim=-1)  # (B, h, T, T)
+    ref_out = attn.proj((full @ v).transpose(1, 2).reshape(2, 21, 24))
+    torch.testing.assert_close(out, ref_out, rtol=1e-4, atol=1e-5)
+    ct = full[:, :, 0, 1:]
+    ref_row = (ct / ct.sum(-1, keepdim=True)).mean(1)  # A[0, patches], renormalized, heads averaged
+    torch.testing.assert_close(row, ref_row)
+
+
+@pytest.mark.parametrize("scaled", [True, False])
+def test_dma_matches_full_matrix_reference(scaled):
+    torch.manual_seed(8)
+    model = MuBERT(small(dma_gate_scale=scaled, dma_chunk=10))
+    p_query, p_key = torch.randn(2, 65, 32), torch.randn(2, 65, 32)
+    s = torch.softmax(torch.randn(2, 64), dim=-1)
+    p_dma, diag = model.dma(p_query, p_key, s)
+    q, k, v = model.dma_q(p_query[:, 1:]), model.dma_k(p_key[:, 1:]), model.dma_v(p_key[:, 1:])
+    a_hat = torch.softmax(q @ k.transpose(1, 2) / 32 ** 0.5, dim=-1)  # Eq. 8, query = P_{t+δ}
+    n = 64 if scaled else 1
+    ref = ((a_hat.diagonal(dim1=1, dim2=2) * n) * (s * n)).unsqueeze(-1) * v  # Eq. 12
+    torch.testing.assert_close(diag, a_hat.diagonal(dim1=1, dim2=2))
+    torch.testing.assert_close(p_dma, ref, rtol=1e-5, atol=1e-6)
+
+
+class ShapeRecorder(TorchDispatchMode):
+    """Records the shape of every tensor produced by an aten op (forward and backward)."""
+
+    def __init__(self):
+        super().__init__()
+        self.shapes: list[tuple[int, ...]] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in out if isinstance(out, (tuple, list)) else [out]:
+            if isinstance(t, torch.Tensor):
+                self.shapes.append(tuple(t.shape))
+        return out
+
+
+def has_square(shapes, n: int) -> bool:
+    return any(sum(d in (n, n + 1) for d in shape) >= 2 for shape in shapes)
+
+
+def test_no_n_by_n_attention_matrix_in_a_training_step():
+    torch.manual_seed(9)
+    cfg = small(image_size=64, dma_chunk=64)  # N = 256 tokens, DMA chunks of 64 queries
+    model = MuBERT(cfg)
+    f0, f1 = pair(2, 64)
+    with ShapeRecorder() as rec:
+        model(f0, f1)["loss"].backward()
+    assert len(rec.shapes) > 50 and not has_square(rec.shapes, 256)
+    with ShapeRecorder() as control:  # the recorder does see a materialized matrix
+        q = torch.randn(2, 256, 8)
+        torch.softmax(q @ q.transpose(1, 2), -1)
+    assert has_square(control.shapes, 256)
+
+
+# ---- precision, EMA, learning -----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("poi", ["mse", "dino"])
+def test_bf16_autocast_is_finite(poi):
+    torch.manual_seed(10)
+    model = MuBERT(small(poi=poi))
+    f0, f1 = pair(2, 32)
+    with torch.autocast("cpu", torch.bfloat16):
+        out = model(f0, f1)
+        maps = model.movement_maps(f0, f1)
+    out["loss"].backward()
+    assert all(torch.isfinite(v) for v in out.values())
+    assert all(v.dtype == torch.float32 and bool(torch.isfinite(v).all()) for v in maps.values())
+    assert all(bool(torch.isfinite(p.grad).all()) for p in model.parameters() if p.grad is not None)
+
+
+def test_ema_update_moves_teacher_only_in_dino_mode():
+    torch.manual_seed(11)
+    model = MuBERT(small(poi="dino", ema_momentum=0.5))
+    before = [p.clone() for p in model.teacher.parameters()]
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
+    model(*pair(2, 32))["loss"].backward()
+    opt.step()
+    model.ema_update()
+    assert all(not p.requires_grad for p in model.teacher.parameters())
+    moved = [not torch.equal(a, b) for a, b in zip(before, model.teacher.parameters())]
+    assert any(moved) and model.dino_center.abs().sum() > 0
+    plain = MuBERT(small(poi="mse"))
+    plain.ema_update()  # no teacher: a no-op
+    assert not hasattr(plain, "teacher")
+
+
+def test_features_without_dma_are_token_differences():
+    torch.manual_seed(12)
+    model = MuBERT(small(dma=False))
+    f0, f1 = pair(2, 32)
+    tokens = model.forward_encoder(torch.cat([f0, f1]))[0]
+    torch.testing.assert_close(model.features(f0, f1), tokens[2:, 1:] - tokens[:2, 1:])
+
+
+def astronaut_pairs(n: int, side: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """n (I_t, I_{t+δ}) pairs: crops of the astronaut photo, the second shifted by one pixel (a small movement)."""
+    from skimage import data
+
+    img = torch.from_numpy(data.astronaut()).permute(2, 0, 1).float().div(255).unsqueeze(0)  # (1, 3, 512, 512)
+    img = F.interpolate(img, size=(128, 128), mode="area")[0]
+    f0 = torch.stack([img[:, 20 * i:20 * i + side, 30:30 + side] for i in range(n)])
+    f1 = torch.stack([img[:, 20 * i + 1:20 * i + 1 + side, 31:31 + side] for i in range(n)])
+    return f0, f1
+
+
+def test_loss_falls_when_overfitting_a_few_pairs():
+    torch.manual_seed(13)
+    model = MuBERT(small(dim=64, depth=2, decoder_dim=64, decoder_depth=2))
+    f0, f1 = astronaut_pairs(4, 32)
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    losses = []
+    for _ in range(60):
+        out = model(f0, f1)
+        opt.zero_grad()
+        out["loss"].backward()
+        opt.step()
+        model.ema_update()
+        losses.append(out["loss_r"].item())
+    mean_image_mse = ((f0 - f0.mean(0, keepdim=True)) ** 2).mean().item()  # best input-agnostic prediction
+    assert np.mean(losses[-5:]) < 0.3 * losses[0]
+    assert np.mean(losses[-5:]) < mean_image_mse
