@@ -38,6 +38,27 @@ def one_line_errors(fn):
 
 @data_app.command()
 @one_line_errors
+def synth(
+    dataset: str = typer.Argument(..., help="casme2 | samm | smic | casme3 | megc2019"),
+    out: Optional[Path] = typer.Option(None, help="dataset root to write (default data/<dataset>, data/ for megc2019)"),
+    subjects: int = typer.Option(3, help="subjects per dataset"),
+    clips_per_subject: int = typer.Option(4, help="micro-expressions per subject (casme3: two or three per video)"),
+    video: bool = typer.Option(False, "--video", help="write clips as video files instead of frame folders"),
+    seed: int = typer.Option(0, help="master seed: the same seed writes the same bytes"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing non-empty dataset root"),
+) -> None:
+    """Write a format-faithful synthetic miniature of a dataset (layout, names, sheet quirks, moving face frames)."""
+    from mer_data.synth import SynthConfig, synthesize
+
+    cfg = SynthConfig(dataset, out, subjects, clips_per_subject, video, seed, overwrite)
+    for tree in synthesize(cfg):
+        sheet = tree.sheet if tree.sheet else "none (labels in folder names)"
+        typer.echo(f"{tree.dataset}: {tree.root}  subjects {tree.subjects}, clips {tree.clips}, "
+                   f"samples {tree.samples}, frames {tree.frames}, sheet {sheet}")
+
+
+@data_app.command()
+@one_line_errors
 def splits(
     dataset: str = typer.Argument(..., help="casme2 | samm | smic | casme3 | megc2019"),
     protocol: str = typer.Option("loso", help="loso (leave one subject out) | lodo (leave one dataset out, megc2019)"),
@@ -161,6 +182,109 @@ def preview(
     if not directory.is_dir():
         raise MerDataError(f"{directory}: no such directory")
     typer.echo(write_preview(directory, out, count=count, seed=seed, gain=gain))
+
+
+
+@train_app.command()
+@one_line_errors
+def train(
+    shards: Path = typer.Option(..., help="shard folder written by `mer-data ingest`"),
+    preset: str = typer.Option("tiny", help="model size: tiny (CPU, demo) or base (the paper's)"),
+    steps: Optional[int] = typer.Option(None, help="optimizer steps (or give --epochs)"),
+    epochs: Optional[float] = typer.Option(None, help="nominal passes over the shards' pairs (default 1)"),
+    batch_size: int = typer.Option(64, help="frame pairs per process (GPU) and step"),
+    lr: float = typer.Option(1e-4, help="peak learning rate; linear warmup, then cosine decay to 0"),
+    out: Path = typer.Option(Path("runs/mubert"), help="run folder: config, metrics.jsonl, checkpoints"),
+    resume: bool = typer.Option(False, help="continue exactly from OUT/checkpoint-last.pt"),
+    workers: int = typer.Option(4, help="DataLoader worker processes per process decoding the jpgs"),
+    seed: int = typer.Option(0, help="seeds weights, data order and every step's swapping/cropping"),
+    save_every: int = typer.Option(1000, help="steps between checkpoints"),
+    log_every: int = typer.Option(10, help="steps between metrics.jsonl lines"),
+    stop_at: int = typer.Option(0, help="end this invocation after this step (then --resume); 0 = run to the end"),
+    export_safetensors: bool = typer.Option(False, help="also write OUT/model.safetensors at the end"),
+    tensorboard: bool = typer.Option(False, help="also write TensorBoard scalars to OUT/tensorboard"),
+    warmup: float = typer.Option(0.05, help="fraction of the steps with linear warmup"),
+    weight_decay: float = typer.Option(0.05, help="AdamW weight decay (on matrices)"),
+    clip_grad: float = typer.Option(1.0, help="max gradient L2 norm; 0 = off"),
+    precision: str = typer.Option("auto", help="auto (bf16 autocast on CUDA, fp32 on CPU) or fp32"),
+    device: str = typer.Option("auto", help="auto, cuda or cpu"),
+    dma: Optional[bool] = typer.Option(None, "--dma/--no-dma", help="Diagonal Micro-Attention (preset: on)"),
+    poi: Optional[str] = typer.Option(None, help="patch of interest loss: mse (paper), dino (authors' code) or off"),
+    swap_mode: Optional[str] = typer.Option(None, help="block (Algorithm 1) or token (authors' code)"),
+    swap_ratio: Optional[float] = typer.Option(None, help="fraction of patches swapped in (preset: 0.5)"),
+    image_size: Optional[int] = typer.Option(None, help="model input side in px (frames are resized on the device)"),
+    norm_pix_loss: Optional[bool] = typer.Option(None, "--norm-pix-loss/--raw-pix-loss",
+                                                 help="per-patch normalized reconstruction target"),
+    set_: list[str] = typer.Option([], "--set", help="any other model setting, KEY=VALUE (repeatable)"),
+) -> None:
+    """Pretrain μ-BERT on frame-pair shards; the same command runs under torchrun for many GPUs or nodes."""
+    from mubert.train import TrainConfig, parse_model_settings, train as run_training
+
+    if steps is not None and epochs is not None:
+        raise MerDataError("give --steps or --epochs, not both")
+    switches = {"dma": dma, "poi": poi, "swap_mode": swap_mode, "swap_ratio": swap_ratio,
+                "image_size": image_size, "norm_pix_loss": norm_pix_loss}
+    model = {k: v for k, v in switches.items() if v is not None} | dict(parse_model_settings(set_))
+    cfg = TrainConfig(shards=str(shards), out=str(out), preset=preset, model=tuple(sorted(model.items())),
+                      steps=steps or 0, epochs=epochs or 1.0, batch_size=batch_size, lr=lr, warmup=warmup,
+                      weight_decay=weight_decay, clip_grad=clip_grad, precision=precision, workers=workers,
+                      seed=seed, save_every=save_every, log_every=log_every, resume=resume, stop_at=stop_at,
+                      export_safetensors=export_safetensors, tensorboard=tensorboard, device=device)
+    result = run_training(cfg)
+    if result.checkpoint is not None:
+        loss = "n/a" if result.loss is None else f"{result.loss:.4f}"
+        typer.echo(f"step {result.step}, loss {loss}: {result.checkpoint} (metrics: {result.run_dir}/metrics.jsonl)")
+
+@eval_app.command("loso")
+@one_line_errors
+def eval_loso(
+    manifest: Path = typer.Option(..., help="split manifest from `mer-data splits` (its folds are used as they are)"),
+    shards: Path = typer.Option(..., help="labeled shards from `mer-data ingest --labeled` of the same dataset"),
+    out: Path = typer.Option(Path("runs/loso"), help="run folder: folds/, results.json, results.txt, confusion.png"),
+    init: Optional[Path] = typer.Option(None, help="pretrained checkpoint (.pt or .safetensors) from mer-train"),
+    baseline: bool = typer.Option(False, "--baseline", help="no pretraining: a randomly initialised backbone"),
+    preset: str = typer.Option("tiny", help="backbone size for --baseline: tiny | base"),
+    steps: int = typer.Option(300, help="optimizer steps per fold (fixed budget)"),
+    batch_size: int = typer.Option(16, help="pairs per step"),
+    lr: float = typer.Option(1e-4, help="peak learning rate of the backbone (head ×10)"),
+    inner_val_subjects: int = typer.Option(0, help="training subjects held out to pick the step (0: last step)"),
+    workers: int = typer.Option(0, help="folds in parallel as Ray tasks (0: one after another in this process)"),
+    ray_address: Optional[str] = typer.Option(None, help="existing Ray cluster"),
+    device: str = typer.Option("auto", help="auto | cpu | cuda"),
+    seed: int = typer.Option(0, help="seed of batches, head initialisation and augmentation"),
+) -> None:
+    """Fine-tune and evaluate every fold of a manifest; report pooled UF1/UAR (MEGC2019) and per class / fold / dataset."""
+    from mubert.finetune import FinetuneConfig
+    from mubert.report import results_table
+    from pipelines.loso import LosoConfig, run
+
+    if (init is None) == (not baseline):
+        raise MerDataError("give --init CKPT (pretrained) or --baseline (no pretraining), not both and not neither")
+    ft = FinetuneConfig(steps=steps, batch_size=batch_size, lr=lr, inner_val_subjects=inner_val_subjects, seed=seed)
+    cfg = LosoConfig(manifest=str(manifest), shards=str(shards), out=str(out), init=str(init) if init else None,
+                     preset=preset, workers=workers, ray_address=ray_address, device=device, finetune=ft)
+    results = run(cfg, progress=lambda fold: typer.echo(f"fold {fold} done"))
+    typer.echo(results_table(results))
+    typer.echo(f"wrote {out}/results.json, {out}/results.txt, {out}/confusion.png, {out}/predictions.csv")
+
+
+@eval_app.command("maps")
+@one_line_errors
+def eval_maps(
+    init: Path = typer.Option(..., help="pretrained (or fine-tuned backbone) checkpoint from mer-train"),
+    out: Path = typer.Option(Path("map.png"), help="PNG to write"),
+    onset: Optional[Path] = typer.Option(None, help="onset frame image (with --apex)"),
+    apex: Optional[Path] = typer.Option(None, help="apex frame image (with --onset)"),
+    align: bool = typer.Option(True, help="align the two frames with one face transform (off for aligned frames)"),
+    face_model: Optional[Path] = typer.Option(None, help="BlazeFace model (default: MER_DATA_FACE_MODEL or the cache)"),
+    shards: Optional[Path] = typer.Option(None, help="labeled shards instead of --onset/--apex: one row per sample"),
+    count: int = typer.Option(4, help="samples drawn from --shards"),
+) -> None:
+    """Draw diag(Â), the POI map S and their product over (onset, apex) pairs, as in the paper's Figure 7."""
+    from mubert.maps import map_figure
+
+    path = map_figure(init, out, onset=onset, apex=apex, align=align, face_model=face_model, shards=shards, count=count)
+    typer.echo(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -60,6 +60,7 @@ class TrainConfig:
     save_every: int = 1000  # steps between checkpoints (the last step is always saved)
     log_every: int = 10  # steps between metrics.jsonl lines (the last step is always logged)
     resume: bool = False  # continue from RUN/checkpoint-last.pt
+    stop_at: int = 0  # end this invocation after this step, with a checkpoint (to --resume later); 0 = run to the end
     export_safetensors: bool = False  # also write RUN/model.safetensors at the end
     tensorboard: bool = False  # also write TensorBoard scalars to RUN/tensorboard
     device: str = "auto"  # "auto" (cuda if available), "cuda" or "cpu"
@@ -74,6 +75,7 @@ class TrainConfig:
             (self.precision in ("auto", "fp32"), f"--precision must be auto or fp32, got {self.precision!r}"),
             (self.workers >= 0 and self.shuffle_buffer >= 1, "--workers must be ≥ 0 and --shuffle-buffer ≥ 1"),
             (self.save_every >= 1 and self.log_every >= 1, "--save-every and --log-every must be ≥ 1"),
+            (self.stop_at >= 0, "--stop-at must be ≥ 0"),
             (self.device in ("auto", "cuda", "cpu"), f"--device must be auto, cuda or cpu, got {self.device!r}"),
         ]
         for ok, message in checks:
@@ -89,6 +91,21 @@ class TrainConfig:
         if unknown:
             raise MerDataError(f"unknown model setting(s) {unknown}; known: {sorted(known)}")
         return PRESETS[self.preset](**overrides)
+
+
+def parse_model_settings(items: list[str]) -> tuple[tuple[str, object], ...]:
+    """["dim=256", "poi=dino", "swap_aspect=[0.5, 2]"] → (("dim", 256), ...): JSON values, else plain strings."""
+    pairs = []
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise MerDataError(f"--set {item!r}: expected KEY=VALUE")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text
+        pairs.append((key.strip(), tuple(value) if isinstance(value, list) else value))
+    return tuple(pairs)
 
 
 @dataclass(frozen=True)
@@ -321,9 +338,10 @@ def _run(cfg: TrainConfig, info: dist.DistInfo) -> TrainResult:
 
 def _loop(cfg: TrainConfig, info: dist.DistInfo, plan: Plan, net: torch.nn.Module, model: MuBERT,
           opt: torch.optim.Optimizer, stream, log: RunLog, config: dict, step: int):
-    """Steps until plan.total_steps; returns (step, last logged loss, last checkpoint path)."""
+    """Steps until the plan's last step (or --stop-at); returns (step, last logged loss, last checkpoint path)."""
     meter, loss, last, size = Meter(info.device), None, None, model.cfg.image_size
-    while step < plan.total_steps:
+    end = min(plan.total_steps, cfg.stop_at or plan.total_steps)
+    while step < end:
         t0 = time.perf_counter()
         epoch, drawn, batch = next(stream)
         meter.wait += time.perf_counter() - t0
@@ -340,10 +358,10 @@ def _loop(cfg: TrainConfig, info: dist.DistInfo, plan: Plan, net: torch.nn.Modul
         step += 1
         meter.add(out, f0.shape[0])
         log.advance()
-        if step % cfg.log_every == 0 or step == plan.total_steps:
+        if step % cfg.log_every == 0 or step == end:
             record = {"step": step, "epoch": epoch, **meter.summary(), "lr": lr, "grad_norm": norm}
             loss = record["loss"]
             log.write(record)
-        if info.is_main and (step % cfg.save_every == 0 or step == plan.total_steps):
+        if info.is_main and (step % cfg.save_every == 0 or step == end):
             last = _save(Path(cfg.out), model, opt, step, epoch, drawn, config)
     return step, loss, last

@@ -54,7 +54,7 @@ def iter_clips(root: Path) -> Iterator[Clip]:
                     continue
                 for ext in VIDEO_EXTENSIONS:
                     if color.with_suffix(ext).is_file():
-                        yield Clip(SPEC.dataset, f"casme3/{sub.name}", video.name, str(color) + ext, "video")
+                        yield Clip(SPEC.dataset, f"casme3/{sub.name}", video.name, str(color) + ext, "video", SPEC.pattern)
                         break
         return
 

@@ -250,8 +250,8 @@ def write_smic(root: Path, plan: Plan) -> Tree:
         for j in range(plan.clips_per_subject + 1):  # the extra last one goes to non_micro/
             emotion = emotion_at("smic", i, j)
             labelled = j < plan.clips_per_subject
-            counts[emotion] += labelled
-            clip = f"{subject}_{SMIC_CODES[emotion]}_{counts[emotion] if labelled else 1:02d}"
+            counts[emotion] += 1  # non_micro takes the next number, so clip names stay unique within a subject
+            clip = f"{subject}_{SMIC_CODES[emotion]}_{counts[emotion]:02d}"
             folder = root / "SMIC_all_raw" / "HS" / subject / ("micro" if labelled else "non_micro") / emotion
             take = _smic_take(plan, subject, clip, emotion, None if labelled else 14)
             target, pattern = (folder / f"{clip}.avi", "") if plan.video else (folder / clip, "image{:06d}.bmp")

@@ -1,0 +1,192 @@
+"""LOSO fine-tuning of the pretrained μ-BERT backbone (encoder + DMA) with a classification head, one fold at a time.
+
+Protocol (what makes it honest): for the fold of held-out group g (a subject for LOSO, a dataset for LODO), a fresh copy of
+the backbone is trained on the manifest's ok samples whose `fold` is not g, for a fixed number of steps; the samples of g are
+only ever predicted. No step or checkpoint is chosen on them: the optional inner validation picks the step from subjects of
+the training side only. The input is (onset, apex) as (I_t, I_{t+δ}); the features are P_dma (Eq. 9/12).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from mer_data import MerDataError
+from mubert.data import to_device
+from mubert.metrics import evaluate
+from mubert.model import PRESETS, MuBERT, MuBERTConfig
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """How one fold is trained. The same config is used for every fold, and written into results.json."""
+
+    steps: int = 300  # optimizer steps per fold: a fixed budget, never chosen on the held-out group
+    batch_size: int = 16  # (onset, apex) pairs per step
+    lr: float = 1e-4  # peak learning rate of the backbone (the head uses head_lr_mult × lr)
+    head_lr_mult: float = 10.0  # the freshly initialised head learns faster than the pretrained backbone
+    weight_decay: float = 0.05  # AdamW decoupled weight decay
+    warmup: int = 20  # linear warmup steps, then cosine decay to 0
+    head_width: int = 16  # per-patch feature width before the flattened linear classifier
+    dropout: float = 0.1  # on the flattened features
+    flip: bool = True  # random horizontal flip of both frames together (a face mirrored is still the same class)
+    class_weighted: bool = True  # cross-entropy weighted by inverse class frequency of the training side (UF1 is macro)
+    inner_val_subjects: int = 0  # >0: hold out this many training subjects to pick the best step (never the test group)
+    eval_every: int = 50  # inner validation interval, steps
+    seed: int = 0  # seeds batches, head init and augmentations of every fold (combined with the fold name)
+
+    def __post_init__(self) -> None:
+        if self.steps < 1 or self.batch_size < 1:
+            raise MerDataError("--steps and --batch-size must be ≥ 1")
+        if self.inner_val_subjects < 0 or self.eval_every < 1:
+            raise MerDataError("--inner-val-subjects must be ≥ 0 and --eval-every ≥ 1")
+
+
+class Classifier(nn.Module):
+    """Backbone P_dma features (B, N, D) → per-patch projection (B, N, w) → flattened → class logits (B, C).
+
+    Flattening keeps where on the face a movement happened, which mean pooling would discard.
+    """
+
+    def __init__(self, backbone: MuBERT, n_classes: int, width: int, dropout: float):
+        super().__init__()
+        self.backbone = backbone
+        cfg = backbone.cfg
+        self.norm = nn.LayerNorm(cfg.dim, eps=cfg.ln_eps)
+        self.proj = nn.Linear(cfg.dim, width)
+        self.head = nn.Sequential(nn.GELU(), nn.Flatten(), nn.Dropout(dropout), nn.Linear(cfg.num_patches * width, n_classes))
+
+    def forward(self, onset: torch.Tensor, apex: torch.Tensor) -> torch.Tensor:
+        feats = self.backbone.features(onset, apex)  # (B, N, D)
+        return self.head(self.proj(self.norm(feats)))  # (B, C)
+
+
+def build_backbone(init: dict | None, preset: str) -> MuBERT:
+    """A fresh backbone: the pretrained weights of `init` ({"model", "config"}), or random weights of `preset`.
+
+    The decoder (and DINO teacher) are dropped: fine-tuning uses the encoder and DMA only.
+    """
+    if init is None:
+        cfg = PRESETS[preset]()
+        model = MuBERT(cfg)
+    else:
+        cfg = MuBERTConfig.from_dict(init["config"]["model"])
+        model = MuBERT(cfg)
+        model.load_state_dict(init["model"])
+    for name in ("decoder", "teacher", "teacher_head", "dino_head"):
+        if hasattr(model, name):
+            delattr(model, name)
+    return model
+
+
+def lr_at(step: int, cfg: FinetuneConfig) -> float:
+    """Multiplier of the peak lr at `step`: linear warmup, then cosine to 0 at `cfg.steps`."""
+    if step < cfg.warmup:
+        return (step + 1) / cfg.warmup
+    progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def check_no_leak(train_subjects: set[str], test_subjects: set[str], fold: str) -> None:
+    """The guard of the protocol: no subject may be on both sides of a fold."""
+    shared = sorted(train_subjects & test_subjects)
+    if shared:
+        raise MerDataError(f"fold {fold}: subjects {shared[:5]} are in both training and test; the manifest is not a valid split")
+
+
+def split_inner(train: list[dict], k: int, seed: int) -> tuple[list[dict], list[dict]]:
+    """Hold out k whole training subjects (seeded) as inner validation; both parts come from the training side only."""
+    if k == 0:
+        return train, []
+    subjects = sorted({r["subject"] for r in train})
+    if k >= len(subjects):
+        raise MerDataError(f"--inner-val-subjects {k} leaves no training subject (the fold has {len(subjects)})")
+    held = set(random.Random(seed).sample(subjects, k))
+    return [r for r in train if r["subject"] not in held], [r for r in train if r["subject"] in held]
+
+
+def stack(rows: list[dict], frames: dict[str, tuple[np.ndarray, np.ndarray]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 (B, H, W, 3) onset and apex tensors of `rows`, in order."""
+    onsets = np.stack([frames[r["sample_id"]][0] for r in rows])
+    apexes = np.stack([frames[r["sample_id"]][1] for r in rows])
+    return torch.from_numpy(onsets), torch.from_numpy(apexes)
+
+
+@torch.no_grad()
+def predict(model: Classifier, rows: list[dict], frames: dict, device: torch.device, batch_size: int) -> list[int]:
+    """Class ids predicted for `rows` (eval mode, no augmentation)."""
+    model.eval()
+    size = model.backbone.cfg.image_size
+    out: list[int] = []
+    for i in range(0, len(rows), batch_size):
+        onset, apex = stack(rows[i:i + batch_size], frames)
+        with _autocast(device):
+            logits = model(to_device(onset, device, size), to_device(apex, device, size))
+        out.extend(logits.argmax(-1).tolist())
+    return out
+
+
+def train_fold(fold: str, train: list[dict], test: list[dict], frames: dict, n_classes: int, cfg: FinetuneConfig,
+               init: dict | None, preset: str, device: torch.device) -> dict:
+    """Fine-tune a fresh backbone + head on `train`, predict `test`; returns the fold's record (predictions, log)."""
+    check_no_leak({r["subject"] for r in train}, {r["subject"] for r in test}, fold)
+    seed = (cfg.seed * 1_000_003 + sum(map(ord, fold)) * 7919) % 2**31  # a fold's draws do not depend on the others
+    torch.manual_seed(seed)
+    fit, val = split_inner(train, cfg.inner_val_subjects, seed)
+    model = Classifier(build_backbone(init, preset), n_classes, cfg.head_width, cfg.dropout).to(device)
+    head = [p for n, p in model.named_parameters() if not n.startswith("backbone.")]
+    opt = torch.optim.AdamW([{"params": model.backbone.parameters(), "lr": cfg.lr},
+                             {"params": head, "lr": cfg.lr * cfg.head_lr_mult}], weight_decay=cfg.weight_decay)
+    peaks = [g["lr"] for g in opt.param_groups]
+    labels = np.array([r["label_id"] for r in fit])
+    counts = np.bincount(labels, minlength=n_classes)
+    weight = torch.tensor(np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / max(1, (counts > 0).sum()), 0.0),
+                          dtype=torch.float32, device=device) if cfg.class_weighted else None
+    rng = np.random.default_rng(seed)
+    size = model.backbone.cfg.image_size
+    best = (-1.0, None, cfg.steps)  # (inner-val UF1, state, step)
+    losses = []
+    for step in range(cfg.steps):
+        model.train()
+        for g, peak in zip(opt.param_groups, peaks):
+            g["lr"] = peak * lr_at(step, cfg)
+        batch = [fit[i] for i in rng.integers(0, len(fit), size=cfg.batch_size)]
+        onset, apex = (to_device(x, device, size) for x in stack(batch, frames))
+        if cfg.flip:
+            flip = torch.from_numpy(rng.random(len(batch)) < 0.5).to(device)[:, None, None, None]
+            onset, apex = torch.where(flip, onset.flip(-1), onset), torch.where(flip, apex.flip(-1), apex)
+        target = torch.tensor([r["label_id"] for r in batch], device=device)
+        with _autocast(device):
+            logits = model(onset, apex)
+        loss = F.cross_entropy(logits.float(), target, weight=weight)
+        if not torch.isfinite(loss):
+            raise MerDataError(f"fold {fold}: non-finite loss at step {step}; lower --lr")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        losses.append(float(loss))
+        if val and ((step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps):
+            score = evaluate([r["label_id"] for r in val], predict(model, val, frames, device, cfg.batch_size),
+                             [str(i) for i in range(n_classes)])["uf1"] or 0.0
+            if score > best[0]:
+                best = (score, {k: v.detach().clone() for k, v in model.state_dict().items()}, step + 1)
+    if best[1] is not None:
+        model.load_state_dict(best[1])
+    preds = predict(model, test, frames, device, cfg.batch_size)
+    return {"fold": fold, "train": len(train), "test": len(test), "steps": cfg.steps, "chosen_step": best[2],
+            "inner_val": len(val), "loss_first": losses[0], "loss_last": float(np.mean(losses[-10:])),
+            "predictions": [{"sample_id": r["sample_id"], "label_id": r["label_id"], "pred": p}
+                            for r, p in zip(test, preds)],
+            "config": asdict(cfg)}
+
+
+def _autocast(device: torch.device):
+    """bf16 autocast on CUDA, nothing on the CPU."""
+    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
