@@ -231,7 +231,11 @@ def train(
                       seed=seed, save_every=save_every, log_every=log_every, resume=resume, stop_at=stop_at,
                       export_safetensors=export_safetensors, tensorboard=tensorboard, device=device)
     result = run_training(cfg)
-    if result.checkpoint is not None:
+    if result.rank != 0:
+        return
+    if result.step == result.start:
+        typer.echo(f"step {result.step}: nothing left to train in {result.run_dir} (raise --steps to go on)")
+    else:
         loss = "n/a" if result.loss is None else f"{result.loss:.4f}"
         typer.echo(f"step {result.step}, loss {loss}: {result.checkpoint} (metrics: {result.run_dir}/metrics.jsonl)")
 

@@ -1,13 +1,15 @@
 """Benchmark one μ-BERT training step against a plain ViT autoencoder of the same size, side by side.
 
 Three variants share the encoder/decoder sizes of the chosen preset and run on the same random (I_t, I_{t+δ}) batch,
-each in a fresh process (so peak memory is its own):
+so that only the objective differs:
 - plain    ViT autoencoder: encode I_t, decode, MSE to I_t (no swapping, DMA or POI).
 - matched  the same token work as μ-BERT without DMA and POI: one encoder call over I_{t/s}, I_{t+δ} and a crop
            (3 views), decode the first, MSE plus a CT-agreement MSE. μ-BERT minus this is the cost of DMA + POI proper.
 - mubert   the full model (`MuBERT(cfg)(f0, f1)["loss"]`): Blockwise Swapping, 3 encoder views, DMA, POI, decoder.
-A step is forward + backward + AdamW step. Reported: median step time, peak memory (CUDA: max allocated; CPU: peak
-RSS growth over the steps), model FLOPs per step (torch.utils.flop_counter), and on CUDA samples/s and MFU.
+All three are built in one process and their timed steps interleaved, so machine load affects them alike. A step is
+forward + backward + AdamW step. Reported: median step time, samples/s, the step's peak working memory (bytes allocated
+during a step above those held before it: activations and gradients; CUDA allocator peak, or on CPU the profiler's
+allocation events replayed in order), model FLOPs per step (torch.utils.flop_counter) and, on CUDA, MFU.
 
     python bench/bench_mubert.py --preset tiny --batch-size 8
     python bench/bench_mubert.py --preset base --batch-size 2 --steps 5
@@ -18,9 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
-import os
-import resource
 import statistics
 import sys
 import time
@@ -31,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
+from torch.profiler import ProfilerActivity, profile  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from mubert.model import PRESETS, MuBERT  # noqa: E402
@@ -56,58 +56,81 @@ def step_loss(variant: str, model: MuBERT, f0: torch.Tensor, f1: torch.Tensor) -
     return loss_r + F.mse_loss(p_f1[:, 0].float(), p_crop[:, 0].float())
 
 
-def rss_bytes() -> int:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+class Variant:
+    """One variant's model, optimizer and training step on a fixed batch."""
 
+    def __init__(self, name: str, preset: str, batch: int, device: torch.device, bf16: bool):
+        torch.manual_seed(0)
+        cfg = PRESETS[preset]()
+        if name != "mubert":
+            cfg = replace(cfg, dma=False, poi="off")  # same encoder/decoder, no DMA/POI parameters
+        self.name, self.device, self.bf16 = name, device, bf16
+        self.model = MuBERT(cfg).to(device)
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=1e-4)
+        self.f0 = torch.rand(batch, cfg.in_chans, cfg.image_size, cfg.image_size, device=device)
+        self.f1 = (self.f0 + 0.05 * torch.randn_like(self.f0)).clamp(0, 1)
 
-def run_variant(variant: str, preset: str, batch: int, steps: int, warmup: int, device: str, bf16: bool) -> dict:
-    """Build the variant in this process, time `steps` optimizer steps after `warmup`, and measure memory/FLOPs."""
-    torch.manual_seed(0)
-    cfg = PRESETS[preset]()
-    if variant != "mubert":
-        cfg = replace(cfg, dma=False, poi="off")  # same encoder/decoder, no DMA/POI parameters
-    dev = torch.device(device)
-    model = MuBERT(cfg).to(dev)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    f0 = torch.rand(batch, cfg.in_chans, cfg.image_size, cfg.image_size, device=dev)
-    f1 = (f0 + 0.05 * torch.randn_like(f0)).clamp(0, 1)
-
-    def step() -> None:
-        with torch.autocast(dev.type, torch.bfloat16, enabled=bf16):
-            loss = step_loss(variant, model, f0, f1)
-        opt.zero_grad(set_to_none=True)
+    def step(self) -> None:
+        with torch.autocast(self.device.type, torch.bfloat16, enabled=self.bf16):
+            loss = step_loss(self.name, self.model, self.f0, self.f1)
+        self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        opt.step()
-        model.ema_update()
+        self.opt.step()
+        self.model.ema_update()
 
-    def sync() -> None:
-        if dev.type == "cuda":
-            torch.cuda.synchronize()
+    def sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
 
-    for _ in range(warmup):
-        step()
-    sync()
-    with FlopCounterMode(display=False) as counter:  # one forward + backward + step, counted analytically
-        step()
-    flops = counter.get_total_flops()
-    if dev.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-    base_rss = rss_bytes()
-    times = []
-    for _ in range(steps):
-        sync()
+    def timed_step(self) -> float:
+        self.sync()
         start = time.perf_counter()
-        step()
-        sync()
-        times.append(time.perf_counter() - start)
-    if dev.type == "cuda":
-        peak = torch.cuda.max_memory_allocated()
-    else:  # ru_maxrss is in KiB on Linux: growth of the process peak over the timed steps
-        peak = max(0, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base_rss)
-    step_s = statistics.median(times)
-    return {"variant": variant, "step_s": step_s, "peak_mib": peak / 2 ** 20, "gflops_step": flops / 1e9,
-            "samples_s": batch / step_s, "params_m": sum(p.numel() for p in model.parameters()) / 1e6}
+        self.step()
+        self.sync()
+        return time.perf_counter() - start
+
+    def flops(self) -> int:
+        """Model FLOPs of one step (matmuls, convolutions and attention, forward and backward)."""
+        with FlopCounterMode(display=False) as counter:
+            self.step()
+        return counter.get_total_flops()
+
+    def step_memory(self) -> int:
+        """Peak bytes allocated during one step above what was allocated before it (activations, gradients)."""
+        if self.device.type == "cuda":
+            self.sync()
+            before = torch.cuda.memory_allocated(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self.step()
+            self.sync()
+            return torch.cuda.max_memory_allocated(self.device) - before
+        with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+            self.step()
+        # Allocations are attributed to the op that made them, frees to "[memory]" events: replay them in order.
+        events = sorted((e for e in prof.events() if e.self_cpu_memory_usage), key=lambda e: e.time_range.start)
+        live = peak = 0
+        for e in events:
+            live += e.self_cpu_memory_usage
+            peak = max(peak, live)
+        return peak
+
+
+def measure(preset: str, batch: int, steps: int, warmup: int, device: torch.device, bf16: bool) -> dict:
+    """Build all variants, then measure them side by side; timing steps are interleaved so load noise hits all."""
+    variants = [Variant(name, preset, batch, device, bf16) for name in VARIANTS]
+    for v in variants:
+        for _ in range(warmup):
+            v.step()
+    results = {v.name: {"variant": v.name, "params_m": sum(p.numel() for p in v.model.parameters()) / 1e6,
+                        "gflops_step": v.flops() / 1e9, "peak_mib": v.step_memory() / 2 ** 20, "times": []}
+               for v in variants}
+    for _ in range(steps):
+        for v in variants:
+            results[v.name]["times"].append(v.timed_step())
+    for r in results.values():
+        r["step_s"] = statistics.median(r.pop("times"))
+        r["samples_s"] = batch / r["step_s"]
+    return results
 
 
 def peak_tflops(device: str, override: float | None) -> float | None:
@@ -130,12 +153,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = ap.parse_args(argv)
     bf16 = args.device.startswith("cuda") if args.bf16 is None else args.bf16
-    ctx = mp.get_context("spawn")  # a fresh process per variant: its peak memory and caches are its own
-    results = {}
-    for variant in VARIANTS:
-        with ctx.Pool(1) as pool:
-            results[variant] = pool.apply(run_variant, (variant, args.preset, args.batch_size, args.steps,
-                                                        args.warmup, args.device, bf16))
+    results = measure(args.preset, args.batch_size, args.steps, args.warmup, torch.device(args.device), bf16)
     peak = peak_tflops(args.device, args.peak_tflops)
     print(f"preset={args.preset} batch={args.batch_size} device={args.device} bf16={bf16} "
           f"threads={torch.get_num_threads()}")

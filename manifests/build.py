@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import textwrap
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -136,7 +137,8 @@ def summarize(manifest: Manifest, path: Path) -> str:
         for dataset in sorted({r["dataset"] for r in ok}):
             counts = Counter(r["label"] for r in ok if r["dataset"] == dataset)
             lines.append(f"    {dataset}: " + ", ".join(f"{c} {counts[c]}" for c in classes))
-    lines.append("  per fold (test samples): " + ", ".join(f"{f} {n}" for f, n in sorted(folds.items(), key=_natural)))
+    per_fold = ", ".join(f"{f}={n}" for f, n in sorted(folds.items(), key=_natural))  # one unbreakable word each
+    lines.append(textwrap.fill(per_fold, 118, initial_indent="  per fold (test samples): ", subsequent_indent="    "))
     excluded = Counter(r["status"] for r in rows if r["status"] != STATUS_OK)
     lines.append(f"  excluded rows: {sum(excluded.values())}" + ("" if excluded else " (none)"))
     for status, n in excluded.most_common():

@@ -22,7 +22,10 @@ COLUMNS = ("megc_subject", "megc_clip")  # extra manifest columns
 
 
 def official_ids(dataset: str, subject: str, clip: str) -> tuple[str, str]:
-    """(subject, clip) as the official file writes them: casme2 (sub01, EP02_01f), samm (6, 006_1_2), smic (s01, s01_ne_01)."""
+    """(subject, clip) as the official file writes them.
+
+    casme2 (sub01, EP02_01f), samm (6, 006_1_2), smic (s01, s01_ne_01).
+    """
     local = subject.split("/", 1)[1]
     if dataset == "samm":
         return (str(int(local)) if local.isdigit() else local), clip
@@ -39,10 +42,11 @@ def composite_rows(cfg: SplitConfig, mapping: ClassMapping) -> tuple[list[dict],
     root = cfg.resolved_root()
     rows: list[dict] = []
     sheets: dict[str, dict] = {}
+    missing = [d for d in SOURCES if not (Path(root) / d).is_dir()]
+    if missing:
+        raise MerDataError(f"--root {root} has no {'/, '.join(missing)}/ folder (megc2019 needs casme2/, samm/ and smic/)")
     for dataset in SOURCES:
         sub = Path(root) / dataset
-        if not sub.is_dir():
-            raise MerDataError(f"--root {root} has no {dataset}/ folder (megc2019 needs casme2/, samm/ and smic/)")
         module = ADAPTERS[dataset]
         samples = module.iter_samples(sub, None, apply_fixes=cfg.apply_fixes, camera="HS", smic_apex=cfg.smic_apex)
         for sample in samples:

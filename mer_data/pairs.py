@@ -43,11 +43,12 @@ def clip_seed(seed: int, clip_key: str) -> int:
 
 def plan_pairs(numbers: list[int], clip_key: str, *, delta: tuple[int, int] = (5, 11), pairs_per_frame: int = 1,
                stride: int = 1, seed: int = 0) -> list[Pair]:
-    """Pairs anchored on every `stride`-th frame of the clip, `pairs_per_frame` draws each, δ uniform in `delta`.
+    """Pairs anchored on every `stride`-th frame number of the clip, `pairs_per_frame` draws each, δ uniform in `delta`.
 
     Near the end of the clip δ is drawn from [lo, min(hi, last - t0)], and anchors with less than `lo` frames after
     them contribute nothing; an empty list therefore means the clip is shorter than δ. t1 = t0 + δ counts frame
-    numbers, so a frame missing from the sequence shows up as a pair whose t1 (or t0) has no file.
+    numbers and anchors run over first..last, so a frame missing from the sequence shows up as pairs whose t0 (or t1)
+    has no file, never as a silently longer δ.
     """
     if not numbers:
         return []
@@ -55,10 +56,10 @@ def plan_pairs(numbers: list[int], clip_key: str, *, delta: tuple[int, int] = (5
     rng = np.random.default_rng(clip_seed(seed, clip_key))
     last = numbers[-1]
     pairs = []
-    for t0 in numbers[::stride]:
+    for t0 in range(numbers[0], last + 1, stride):  # by number, so a frame missing mid-clip is an anchor that fails
         top = min(hi, last - t0)
         if top < lo:
-            break  # numbers are sorted: every later anchor has even less room
+            break  # every later anchor has even less room
         for d in rng.integers(lo, top + 1, size=pairs_per_frame):
             pairs.append(Pair(t0, t0 + int(d), int(d)))
     return pairs

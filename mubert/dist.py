@@ -51,15 +51,6 @@ def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
     return t
 
 
-def all_gather(obj: object) -> list:
-    """Every process's `obj`, in rank order (a one-element list for a single process)."""
-    if not dist.is_initialized():
-        return [obj]
-    out: list = [None] * dist.get_world_size()
-    dist.all_gather_object(out, obj)
-    return out
-
-
 def cleanup() -> None:
     """Leave the process group, if one was joined."""
     if dist.is_initialized():

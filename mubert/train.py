@@ -121,7 +121,9 @@ class Plan:
 class TrainResult:
     """What a run produced (every rank returns one; `model` is that rank's replica)."""
 
-    step: int
+    rank: int  # this process's rank: only rank 0 reports
+    start: int  # the step this invocation started from (0, or the checkpoint's with --resume)
+    step: int  # the step it ended at
     loss: float | None  # mean loss of the last logged interval (None if nothing was logged)
     run_dir: Path
     checkpoint: Path | None  # the last checkpoint written (rank 0), else None
@@ -185,14 +187,16 @@ def _stream(cfg: TrainConfig, info: dist.DistInfo, shards: list[str], plan: Plan
         epoch, drawn = epoch + 1, 0
 
 
-def _all_have_data(has: bool, device: torch.device) -> bool:
+def _all_have_data(has: bool, info: dist.DistInfo) -> bool:
     """Every rank must step together: a batch with no decodable pair on any rank makes all of them skip it."""
-    flag = dist.all_reduce_sum(torch.tensor([0.0 if has else 1.0], device=device))
+    if info.world_size == 1:
+        return has
+    flag = dist.all_reduce_sum(torch.tensor([0.0 if has else 1.0], device=info.device))
     return bool(flag.item() == 0)
 
 
 class Meter:
-    """Loss sums on the device between log lines (no host sync per step), reduced over ranks when logged."""
+    """Loss sums kept on the device between log lines, reduced over the ranks when a line is written."""
 
     def __init__(self, device: torch.device):
         self.device = device
@@ -310,13 +314,13 @@ def _run(cfg: TrainConfig, info: dist.DistInfo) -> TrainResult:
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank
     model = MuBERT(cfg.model_config()).to(info.device)
     opt = make_optimizer(model, cfg, info.device)
-    step, epoch, drawn = 0, 0, 0
+    start, epoch, drawn = 0, 0, 0
     if cfg.resume:
         state = checkpoint.load(run_dir / checkpoint.LAST, map_location=info.device)
         _check_resumable(state["config"], config, run_dir / checkpoint.LAST)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
-        step, epoch, drawn = state["step"], state["data"]["epoch"], state["data"]["batch"]
+        start, epoch, drawn = state["step"], state["data"]["epoch"], state["data"]["batch"]
     elif info.is_main and (run_dir / checkpoint.LAST).exists():
         raise MerDataError(f"--out {run_dir} already holds a run: pass --resume to continue it, or another --out")
     if info.is_main:
@@ -324,16 +328,16 @@ def _run(cfg: TrainConfig, info: dist.DistInfo) -> TrainResult:
         write_json(run_dir / "config.json", config)
     net = DistributedDataParallel(model, device_ids=[info.device.index] if info.device.type == "cuda" else None) \
         if info.world_size > 1 else model
-    log = RunLog(run_dir, info, cfg, step, plan.total_steps)
+    log = RunLog(run_dir, info, cfg, start, plan.total_steps)
     stream = _stream(cfg, info, shards, plan, epoch, drawn)
     try:
-        step, loss, last = _loop(cfg, info, plan, net, model, opt, stream, log, config, step)
+        step, loss, last = _loop(cfg, info, plan, net, model, opt, stream, log, config, start)
     finally:
         stream.close()
         log.close()
     if cfg.export_safetensors and info.is_main:
         checkpoint.export_safetensors(model.state_dict(), run_dir / "model.safetensors", config)
-    return TrainResult(step, loss, run_dir, last, model)
+    return TrainResult(info.rank, start, step, loss, run_dir, last, model)
 
 
 def _loop(cfg: TrainConfig, info: dist.DistInfo, plan: Plan, net: torch.nn.Module, model: MuBERT,
@@ -346,7 +350,7 @@ def _loop(cfg: TrainConfig, info: dist.DistInfo, plan: Plan, net: torch.nn.Modul
         epoch, drawn, batch = next(stream)
         meter.wait += time.perf_counter() - t0
         meter.skipped += batch["skipped"]
-        if not _all_have_data("f0" in batch, info.device):
+        if not _all_have_data("f0" in batch, info):
             continue
         f0, f1 = data.to_device(batch["f0"], info.device, size), data.to_device(batch["f1"], info.device, size)
         lr = lr_at(step, plan.total_steps, cfg.lr, cfg.warmup)

@@ -187,7 +187,10 @@ def _run_serial(todo: list[ShardPlan], opts: WorkerOptions, bar: tqdm) -> list[d
 
 
 def _run_ray(todo: list[ShardPlan], opts: WorkerOptions, cfg: IngestConfig, bar: tqdm) -> list[dict]:
-    """One Ray task per shard, retried up to cfg.max_retries times; results arrive in completion order."""
+    """One Ray task per shard, retried up to cfg.max_retries times; results arrive in completion order.
+
+    Joins a running Ray session (or `cfg.ray_address`) when there is one, else starts a local one with `workers` CPUs.
+    """
     import ray
 
     started = not ray.is_initialized()
@@ -198,9 +201,11 @@ def _run_ray(todo: list[ShardPlan], opts: WorkerOptions, cfg: IngestConfig, bar:
             ray.init(num_cpus=max(cfg.workers, 1), include_dashboard=False, log_to_driver=False)
     try:
         task = ray.remote(num_cpus=1, max_retries=cfg.max_retries, retry_exceptions=True)(run_shard)
-        pending = [task.remote(shard, opts) for shard in todo]
+        queue, pending = list(reversed(todo)), []
         results, frames, t0 = [], [0], time.perf_counter()
-        while pending:
+        while queue or pending:
+            while queue and len(pending) < max(cfg.workers, 1):  # at most --workers shards in flight, on any cluster
+                pending.append(task.remote(queue.pop(), opts))
             ready, pending = ray.wait(pending, num_returns=1)
             results.append(ray.get(ready[0]))
             _progress(bar, results[-1], frames, t0)

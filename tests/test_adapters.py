@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -33,22 +34,10 @@ def touch(folder: Path, names) -> None:
         (folder / name).touch()
 
 
-@pytest.fixture(scope="module")
-def synth(request, tmp_path_factory):
-    """The shared `synth_root` factory from tests/conftest.py, or a local one generating each tree once per module."""
-    try:
-        return request.getfixturevalue("synth_root")
-    except pytest.FixtureLookupError:
-        from mer_data.synth import generate
-
-        base, cache = tmp_path_factory.mktemp("synth"), {}
-
-        def factory(dataset: str, video: bool = False) -> Path:
-            if (dataset, video) not in cache:
-                cache[dataset, video] = generate(dataset, base / f"{dataset}_{int(video)}", video=video)
-            return cache[dataset, video]
-
-        return factory
+@pytest.fixture
+def synth(synth_root):
+    """The session's synthetic trees (tests/conftest.py): `synth(dataset, video=False) -> root`."""
+    return synth_root
 
 
 @pytest.fixture
@@ -195,7 +184,12 @@ def test_synthetic_tree_round_trip(synth, name, video):
     samples = list(ADAPTERS[name].iter_samples(root))
     clips = list(ADAPTERS[name].iter_clips(root))
     assert samples and all(s.status == "ok" for s in samples), [s.reason for s in samples if s.status != "ok"]
-    assert len({s.subject for s in samples}) >= 2
+    truth = json.loads((root / "mer-data-synth.json").read_text())
+    micro_clips = truth["samples"] if name == "smic" else truth["clips"]  # SMIC non_micro/ sequences are skipped
+    assert (len(samples), len(clips)) == (truth["samples"], micro_clips)
+    expected = {(t["clip"].lower() if name == "casme3" else t["clip"], t["emotion"]) + ((t["onset"], t["apex"], t["offset"]) if name != "smic" else ())
+                for t in truth["truth"]}
+    assert {(s.clip, s.emotion) + ((s.onset, s.apex, s.offset) if name != "smic" else ()) for s in samples} == expected
     assert all(c.kind == ("video" if video else "frames") for c in clips)
     assert {(s.subject, s.clip) for s in samples} == {(c.subject, c.clip) for c in clips}
     sample = samples[-1]

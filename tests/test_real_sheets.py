@@ -91,6 +91,11 @@ def trees(tmp_path_factory) -> dict[str, Path]:
     for name in ("casme2", "samm", "smic"):
         (megc / name).symlink_to(out[name], target_is_directory=True)
     out["megc2019"] = megc
+    megc_new = base / "megc2019_20190701"  # the composite from the newer CASME II sheet must come out the same
+    megc_new.mkdir()
+    for name, source in (("casme2", "casme2_20190701"), ("samm", "samm"), ("smic", "smic")):
+        (megc_new / name).symlink_to(out[source], target_is_directory=True)
+    out["megc2019_20190701"] = megc_new
     return out
 
 
@@ -144,13 +149,14 @@ def test_casme3_7_4_and_3_classes(trees):
     assert sum(counts3.values()) == 699
 
 
-def test_megc2019_reproduces_the_official_list(trees):
+@pytest.mark.parametrize("tree", ["megc2019", "megc2019_20190701"])
+def test_megc2019_reproduces_the_official_list(trees, tree):
     official = read_official(OFFICIAL)
     assert len(official) == 442
-    rows = build_manifest(SplitConfig("megc2019", root=trees["megc2019"])).rows
+    rows = build_manifest(SplitConfig("megc2019", root=trees[tree])).rows
     assert compare_official(rows, official) == {"missing": [], "extra": [], "relabelled": []}
     ok = [r for r in rows if r["status"] == "ok"]
     assert len(ok) == 442 and len({r["subject"] for r in ok}) == 68
     assert Counter(r["label"] for r in ok) == {"negative": 250, "positive": 109, "surprise": 83}
-    lodo = build_manifest(SplitConfig("megc2019", protocol="lodo", root=trees["megc2019"])).rows
+    lodo = build_manifest(SplitConfig("megc2019", protocol="lodo", root=trees[tree])).rows
     assert Counter(r["fold"] for r in lodo if r["fold"]) == {"casme2": 145, "samm": 133, "smic": 164}

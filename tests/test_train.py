@@ -177,12 +177,15 @@ def test_cli_trains_and_reports_bad_input_in_one_line(shards, tmp_path):
     args = ["--shards", str(shards), "--out", str(tmp_path / "cli"), "--steps", "2", "--batch-size", "4",
             "--workers", "0", "--log-every", "1", "--no-dma", "--poi", "off", "--set", "image_size=32",
             "--set", "patch_size=4", "--set", "dim=32", "--set", "decoder_dim=32", "--set", "depth=1",
-            "--set", "decoder_depth=1", "--export-safetensors"]
+            "--set", "decoder_depth=1", "--export-safetensors", "--tensorboard"]
     result = runner.invoke(train_app, args)
     assert result.exit_code == 0, result.output
     assert "checkpoint-2.pt" in result.output and (tmp_path / "cli" / "model.safetensors").exists()
+    assert list((tmp_path / "cli" / "tensorboard").glob("events.out.tfevents.*"))
     saved = json.loads((tmp_path / "cli" / "config.json").read_text())["model"]
     assert saved["dma"] is False and saved["poi"] == "off" and saved["dim"] == 32
+    again = runner.invoke(train_app, args + ["--resume"])
+    assert again.exit_code == 0 and "step 2: nothing left to train" in again.output
     for bad, message in ((["--shards", str(tmp_path / "nope")], "no such folder"),
                          (["--shards", str(shards), "--steps", "2", "--epochs", "1"], "not both"),
                          (["--shards", str(shards), "--poi", "maybe"], "poi must be")):

@@ -1,4 +1,4 @@
-"""CASME II: the coding sheet (CASME2-coding-*.xlsx, Sheet1) and frames subNN/<Filename>/img<N>.jpg, reg_img<N>.jpg or videos."""
+"""CASME II: the coding sheet (CASME2-coding-*.xlsx) and frames subNN/<Filename>/img<N>.jpg, reg_img<N>.jpg or videos."""
 
 from __future__ import annotations
 

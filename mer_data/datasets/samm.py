@@ -1,4 +1,4 @@
-"""SAMM: SAMM_Micro_FACS_Codes_v2.xlsx (sheet MICRO_ONLY, header under 13 note rows) and frames <sss>/<clip>/<sss>_<N:05d>.jpg."""
+"""SAMM: SAMM_Micro_FACS_Codes_v2.xlsx (MICRO_ONLY, header under 13 note rows), frames <sss>/<clip>/<sss>_<N:05d>.jpg."""
 
 from __future__ import annotations
 

@@ -27,7 +27,8 @@ PATTERN = r"(?:reg_)?image(\d+)\.bmp"  # image000123.bmp (raw) or reg_image00012
 def annotation_file(root: Path, annotations: Path | None = None) -> None:
     """SMIC ships no sheet for its short clips: the labels are the folder names."""
     if annotations is not None:
-        raise MerDataError(f"--annotations {annotations}: SMIC has no annotation sheet (labels are the micro/<emotion> folders)")
+        raise MerDataError(f"--annotations {annotations}: SMIC has no annotation sheet "
+                           "(labels are the micro/<emotion> folders)")
     return None
 
 
@@ -39,7 +40,8 @@ def camera_dir(root: Path, camera: str) -> Path:
     for base in find_dirs(root, RELEASE_DIRS):
         if (base / camera).is_dir():
             return base / camera
-    raise MerDataError(f"no SMIC {camera} folder under --root {root} (expected SMIC_all_raw/{camera}/s<k>/micro/<emotion>/<clip>/)")
+    raise MerDataError(f"no SMIC {camera} folder under --root {root} "
+                       f"(expected SMIC_all_raw/{camera}/s<k>/micro/<emotion>/<clip>/)")
 
 
 def _natural(path: Path) -> tuple[int, str]:

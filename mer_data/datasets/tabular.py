@@ -27,7 +27,7 @@ class SheetSpec:
     pattern: str  # regex of a frame file name, group 1 the frame number
     subject_folder: Callable[[str], str]  # subject cell text → subject folder name
     clip_name: Callable[[str], str]  # clip cell text → clip id (folder or video name)
-    rel_path: Callable[[str, str], str]  # (subject folder, clip) → frame folder (or video without extension) below a frame dir
+    rel_path: Callable[[str, str], str]  # (subject folder, clip) → frame folder / video stem below a frame dir
     key: Callable[[str, str, str], str]  # (subject folder, clip, onset cell text) → sample id without the dataset prefix
     video_starts_at_onset: bool  # True: a video's first frame is the row's onset (CASME II, SAMM); False: frame 0
 

@@ -1,4 +1,4 @@
-"""One writer per dataset for the synthetic trees: folder layout, file names, frames or videos, and the annotation sheet.
+"""One writer per dataset for the synthetic trees: folder layout, file names, frames or videos, annotation sheet.
 
 Each `write_<dataset>(root, plan)` lays out the dataset exactly as its release does (see the shared layouts contract)
 and returns a `Tree` summary whose `truth` lists every micro-expression written, in the numbering an adapter should
@@ -56,7 +56,7 @@ class Tree:
     samples: int  # annotated micro-expressions
     frames: int  # frames written in all
     sheet: Path | None  # the annotation sheet (None for SMIC)
-    truth: tuple[dict, ...]  # one dict per micro-expression: subject, clip, emotion, onset, apex, offset, movement, source
+    truth: tuple[dict, ...]  # per ME: subject, clip, emotion, onset, apex, offset, movement, source
 
 
 @dataclass(frozen=True)
@@ -80,10 +80,11 @@ def ids(published: Sequence[int], n: int) -> list[int]:
     return list(published[:n]) + list(range(published[-1] + 1, published[-1] + 1 + max(0, n - len(published))))
 
 
-def emotion_at(dataset: str, subject_index: int, clip_index: int) -> str:
-    """The raw emotion of a subject's clip: the vocabulary cycled, shifted by one class per subject."""
+def emotion_at(dataset: str, subject_index: int, clip_index: int, clips_per_subject: int) -> str:
+    """The raw emotion of a subject's clip: the vocabulary cycled on across subjects, so each subject holds
+    min(M, classes) classes and all classes appear once subjects × M ≥ classes (each for ≈ M/classes of them)."""
     vocab = VOCAB[dataset]
-    return vocab[(subject_index + clip_index) % len(vocab)]
+    return vocab[(subject_index * clips_per_subject + clip_index) % len(vocab)]
 
 
 def episode(rng: np.random.Generator, subject: str, clip: str, emotion: str, onset: int) -> Episode:
@@ -109,13 +110,14 @@ class Face:
 
     def frames(self, take: Take, rng: np.random.Generator, gray: bool) -> Iterator[tuple[int, np.ndarray]]:
         """(number, frame) for take.first..take.last; frames RGB (H, W, 3) or grayscale (H, W) uint8."""
+        noise = render.sensor_noise(rng, take.last - take.first + 1)
         for n in range(take.first, take.last + 1):
             amp, field = 0.0, None
             for ep in take.episodes:
                 a = render.amplitude(n, ep.onset, ep.apex, ep.offset)
                 if a > amp:
                     amp, field = a, self.field(ep.emotion)
-            frame = render.render_frame(self.canvas, field, amp, rng)
+            frame = render.render_frame(self.canvas, field, amp, next(noise))
             yield n, render.to_gray(frame) if gray else frame
 
 
@@ -154,13 +156,14 @@ def write_video(frames: Iterator[tuple[int, np.ndarray]], path: Path, fps: float
         read += 1
     cap.release()
     if read != count:
-        raise MerDataError(f"wrote {count} frames to {path} but OpenCV reads back {read}: this OpenCV cannot do {codec}")
+        raise MerDataError(f"wrote {count} frames to {path} but OpenCV reads back {read}: cannot round-trip {codec}")
     return count
 
 
 def _truth(ep: Episode, source: Path, root: Path) -> dict:
     return {"subject": ep.subject, "clip": ep.clip, "emotion": ep.emotion, "onset": ep.onset, "apex": ep.apex,
-            "offset": ep.offset, "movement": render.movement_for(ep.emotion), "source": source.relative_to(root).as_posix()}
+            "offset": ep.offset, "movement": render.movement_for(ep.emotion),
+            "source": source.relative_to(root).as_posix()}
 
 
 def _write_takes(root: Path, dataset: str, plan: Plan, takes: list[tuple[Take, Path, str, bool]],
@@ -195,7 +198,8 @@ def write_casme2(root: Path, plan: Plan) -> Tree:
         for j in range(plan.clips_per_subject):
             clip = casme2_clip(i, j)
             rng = rng_for(plan.seed, "casme2", subject, clip, "timing")
-            ep = episode(rng, subject, clip, emotion_at("casme2", i, j), int(rng.integers(20, 300)))
+            emotion = emotion_at("casme2", i, j, plan.clips_per_subject)
+            ep = episode(rng, subject, clip, emotion, int(rng.integers(20, 300)))  # absolute, not from 0 or 1
             episodes.append(ep)
             target, pattern = (folder / f"{clip}.avi", "") if plan.video else (folder / clip, "img{}.jpg")
             takes.append((Take(subject, clip, ep.onset, ep.offset, (ep,)), target, pattern, True))
@@ -216,7 +220,8 @@ def write_samm(root: Path, plan: Plan) -> Tree:
             inducement = 1 + j % 7
             clip = f"{subject}_{inducement}_{1 + j // 7 + 3 * (i % 4)}"
             rng = rng_for(plan.seed, "samm", subject, clip, "timing")
-            ep = episode(rng, subject, clip, emotion_at("samm", i, j), int(rng.integers(1000, 9000)))
+            emotion = emotion_at("samm", i, j, plan.clips_per_subject)
+            ep = episode(rng, subject, clip, emotion, int(rng.integers(1000, 9000)))  # absolute frame numbers
             episodes.append(ep)
             inducements.append(inducement)
             notes.append(("", "Blinks", "", "Eye movement")[(i + j) % 4])
@@ -248,7 +253,7 @@ def write_smic(root: Path, plan: Plan) -> Tree:
         subject = f"s{number}"
         counts = dict.fromkeys(SMIC_CODES, 0)
         for j in range(plan.clips_per_subject + 1):  # the extra last one goes to non_micro/
-            emotion = emotion_at("smic", i, j)
+            emotion = emotion_at("smic", i, j, plan.clips_per_subject + 1)
             labelled = j < plan.clips_per_subject
             counts[emotion] += 1  # non_micro takes the next number, so clip names stay unique within a subject
             clip = f"{subject}_{SMIC_CODES[emotion]}_{counts[emotion]:02d}"
@@ -271,7 +276,7 @@ def _casme3_videos(plan: Plan, i: int, subject: str) -> list[Take]:
         rng = rng_for(plan.seed, "casme3", subject, letter, "timing")
         position, eps = int(rng.integers(6, 13)), []
         for _ in range(size):
-            ep = episode(rng, subject, letter, emotion_at("casme3", i, j), position)
+            ep = episode(rng, subject, letter, emotion_at("casme3", i, j, plan.clips_per_subject), position)
             eps.append(ep)
             position, j = ep.offset + 1 + int(rng.integers(8, 17)), j + 1
         takes.append(Take(subject, letter, 0, eps[-1].offset + int(rng.integers(4, 9)), tuple(eps)))

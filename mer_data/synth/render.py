@@ -1,13 +1,14 @@
-"""Synthetic face frames: the astronaut photo placed on a plain background, with a local, emotion-specific micro-movement.
+"""Synthetic face frames: the astronaut photo on a plain background, with a local, emotion-specific micro-movement.
 
 Pure numpy/OpenCV functions. A subject is a `Look` (where and how large the face sits, its brightness, the background);
 `face_canvas(look)` renders the still face once, `movement_field(look, emotion)` the unit displacement field of the
 emotion's movement (a sum of Gaussian-windowed displacements), and `render_frame` warps the canvas by
-`amplitude(n, onset, apex, offset)` times that field with cv2.remap and adds sensor noise.
+`amplitude(n, onset, apex, offset)` times that field with cv2.remap and adds a frame of `sensor_noise`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -32,7 +33,7 @@ HEAD_CENTRE = (225.0, 112.0)
 HEAD_AXES = (74.0, 96.0)
 HEAD_FEATHER = 9.0
 
-PEAK_PX = 3.5  # peak displacement of a movement at the apex, photo px (≈ frame px: faces are drawn at scale ≈ 1)
+PEAK_PX = 4.0  # peak displacement of a movement at the apex, photo px (≈ frame px: faces are drawn at scale ≈ 1)
 SIGMA_PX = 6.5  # std of each Gaussian window, photo px: the movement stays within ≈ 2.5 σ of its anchor points
 NOISE_SIGMA = 2.0  # std of the per-frame Gaussian sensor noise, grey levels
 
@@ -55,7 +56,7 @@ MOVEMENTS: dict[str, tuple[tuple[float, float, float, float], ...]] = {
     "brow_lower": ((*_R_BROW, 0.7, 0.7), (*_L_BROW, -0.7, 0.7)),  # brows down and in (AU4)
     "one_corner": ((*_R_CORNER, -0.8, -0.6),),  # one mouth corner out and up (R14)
     "frown": ((*_R_CORNER, 0.0, 1.0), (*_L_CORNER, 0.0, 1.0)),  # mouth corners down (AU15)
-    "eye_widen": ((*_offset(RIGHT_EYE, 0, -4), 0.0, -1.0), (*_offset(LEFT_EYE, 0, -4), 0.0, -1.0)),  # upper lids up (AU5)
+    "eye_widen": ((*_offset(RIGHT_EYE, 0, -4), 0.0, -1.0), (*_offset(LEFT_EYE, 0, -4), 0.0, -1.0)),  # lids up (AU5)
     "chin_raise": ((*_offset(MOUTH, 0, 21), 0.0, -1.0),),  # chin boss up (AU17)
 }
 
@@ -171,8 +172,21 @@ def amplitude(n: int, onset: int, apex: int, offset: int) -> float:
     return float(0.5 * (1.0 + np.cos(np.pi * (n - apex) / (offset - apex))))
 
 
-def render_frame(canvas: np.ndarray, field: np.ndarray | None, amp: float, rng: np.random.Generator) -> np.ndarray:
-    """One frame: `canvas` (H, W, 3) warped by `amp * field` (content moves along the field), plus sensor noise.
+def sensor_noise(rng: np.random.Generator, count: int, margin: int = 48) -> Iterator[np.ndarray]:
+    """`count` noise frames (H, W, 3) float32 with std NOISE_SIGMA grey levels, one per video frame.
+
+    Each is a randomly shifted window of one Gaussian field drawn once per clip: drawing a fresh field per frame
+    would cost more than the rest of the rendering, and a shifted window is just as uncorrelated with the face.
+    """
+    height, width = FRAME_SHAPE
+    field = rng.standard_normal((height + margin, width + margin, 3), dtype=np.float32)
+    field *= NOISE_SIGMA
+    for dy, dx in rng.integers(0, margin, size=(count, 2)):
+        yield field[dy : dy + height, dx : dx + width]
+
+
+def render_frame(canvas: np.ndarray, field: np.ndarray | None, amp: float, noise: np.ndarray) -> np.ndarray:
+    """One frame: `canvas` (H, W, 3) warped by `amp * field` (content moves along the field), plus `noise` (H, W, 3).
 
     Returns (H, W, 3) uint8 RGB. `field` None (or amp 0) leaves the face still.
     """
@@ -182,9 +196,7 @@ def render_frame(canvas: np.ndarray, field: np.ndarray | None, amp: float, rng: 
         map_x = xs - amp * field[..., 0]
         map_y = ys - amp * field[..., 1]
         canvas = cv2.remap(canvas, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    noisy = rng.standard_normal(canvas.shape, dtype=np.float32)
-    noisy *= NOISE_SIGMA
-    noisy += canvas
+    noisy = canvas + noise
     np.clip(noisy, 0, 255, out=noisy)
     return np.rint(noisy, out=noisy).astype(np.uint8)
 

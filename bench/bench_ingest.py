@@ -1,0 +1,104 @@
+"""Benchmark: ingest frames/s on one worker against the bare decode → warp → encode loop, and 1 vs 2 Ray workers.
+
+    .venv/bin/python bench/bench_ingest.py [--dataset casme2] [--subjects 8] [--clips 8] [--video] [--repeat 2]
+
+Writes a synthetic tree to a temporary folder (or uses --root), then measures, interleaved and best of --repeat:
+(a) the bare loop over exactly the frames the ingest encodes (read → cv2.warpAffine with a fixed matrix → JPEG 95),
+(b) `run_ingest` serial in-process (one worker, everything included: planning, detection, tar, parquet, stats),
+(c) `run_ingest` on Ray with 1 and 2 workers (the Ray session is started before timing). Not a test: prints numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from mer_data.align import warp
+from mer_data.datasets import ADAPTERS
+from mer_data.facemodel import fetch_model
+from mer_data.frames import iter_frames
+from mer_data.synth import generate
+from pipelines.ingest import IngestConfig, plan, run_ingest
+from pipelines.worker import encode
+
+
+def bare_loop(cfg: IngestConfig, clips) -> int:
+    """Decode, warp and encode every frame the ingest's plan needs, once each; returns the frame count."""
+    matrix = np.array([[0.4, 0.0, 0.0], [0.0, 0.4, 0.0]])  # any fixed matrix: the cost of warpAffine does not depend on it
+    shards, _ = plan(cfg, clips, [])
+    needed: dict[str, set[int]] = {}
+    for shard in shards:
+        for row in shard.rows:
+            if row["status"] == "ok":
+                needed.setdefault(f"{row['subject']}/{row['clip']}", set()).update((row["t0"], row["t1"]))
+    by_key, count = {c.key: c for c in clips}, 0
+    for key, numbers in needed.items():
+        for _, image in iter_frames(by_key[key], sorted(numbers)):
+            encode(warp(image, matrix, cfg.size), "jpg", cfg.quality)
+            count += 1
+    return count
+
+
+def timed(fn):
+    start = time.perf_counter()
+    value = fn()
+    return value, time.perf_counter() - start
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dataset", default="casme2")
+    ap.add_argument("--root", type=Path, default=None, help="an existing dataset root (default: a synthetic tree)")
+    ap.add_argument("--subjects", type=int, default=8)
+    ap.add_argument("--clips", type=int, default=8)
+    ap.add_argument("--video", action="store_true")
+    ap.add_argument("--repeat", type=int, default=2)
+    args = ap.parse_args()
+    fetch_model()
+    work = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    try:
+        root = args.root or generate(args.dataset, work / args.dataset, subjects=args.subjects,
+                                     clips_per_subject=args.clips, video=args.video)
+        clips = list(ADAPTERS[args.dataset].iter_clips(root))
+        cfg = IngestConfig(dataset=args.dataset, root=str(root), out=str(work / "out"), workers=0, overwrite=True)
+        best = {"bare": 0.0, "serial": 0.0}
+        for _ in range(args.repeat):  # interleaved so both see the same machine load and page cache
+            n_bare, t_bare = timed(lambda: bare_loop(cfg, clips))
+            summary, t_ing = timed(lambda: run_ingest(cfg, clips))
+            best["bare"] = max(best["bare"], n_bare / t_bare)
+            best["serial"] = max(best["serial"], summary["frames_encoded"] / t_ing)
+        print(f"{len(clips)} clips, {summary['written']} pairs, {summary['frames_encoded']} frames encoded "
+              f"(bare loop: {n_bare})")
+        print(f"bare decode→warp→encode: {best['bare']:8.1f} frames/s")
+        print(f"ingest, 1 worker serial: {best['serial']:8.1f} frames/s   ratio {best['serial'] / best['bare']:.2f}")
+        ray_scaling(cfg, clips, args.repeat)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def ray_scaling(cfg: IngestConfig, clips, repeat: int) -> None:
+    import dataclasses
+
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        rates = {}
+        for workers in (1, 2):
+            run_cfg = dataclasses.replace(cfg, workers=workers, shard_size=100)
+            for _ in range(repeat):
+                summary, seconds = timed(lambda: run_ingest(run_cfg, clips))
+                rates[workers] = max(rates.get(workers, 0.0), summary["frames_encoded"] / seconds)
+            print(f"ingest on Ray, {workers} worker(s): {rates[workers]:8.1f} frames/s")
+        print(f"scaling 2 vs 1 workers: {rates[2] / rates[1]:.2f}x")
+    finally:
+        ray.shutdown()
+
+
+if __name__ == "__main__":
+    main()
