@@ -31,7 +31,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import webdataset as wds
-from torch.utils.data import DataLoader, get_worker_info
+from torch.utils.data import DataLoader
 
 from mer_data import MerDataError
 

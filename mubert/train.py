@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -53,7 +53,7 @@ class TrainConfig:
     weight_decay: float = 0.05  # AdamW decoupled weight decay, on matrices only (MAE's setting)
     betas: tuple[float, float] = (0.9, 0.95)  # AdamW betas (MAE's setting; the paper names only AdamW)
     clip_grad: float = 1.0  # max global L2 norm of the gradients; 0 = no clipping
-    precision: str = "auto"  # "auto": bf16 autocast on CUDA, float32 on CPU; "fp32": float32 everywhere
+    precision: str = "auto"  # "auto": bf16 autocast on CUDA GPUs that have it, else float32; "fp32": float32 always
     workers: int = 4  # DataLoader worker processes per rank decoding jpgs (0 = in the training process)
     shuffle_buffer: int = 1000  # pairs held by each worker's shuffle buffer
     seed: int = 0  # seeds the weights, the data stream and every step's swapping/cropping
@@ -277,7 +277,7 @@ def train_step(model: torch.nn.Module, opt: torch.optim.Optimizer, f0: torch.Ten
     Raises NonFiniteLossError (on every rank at once: the norm is computed from the all-reduced gradients) before the
     optimizer could write NaN/inf into the weights.
     """
-    amp = f0.device.type == "cuda" and cfg.precision == "auto"
+    amp = f0.device.type == "cuda" and cfg.precision == "auto" and torch.cuda.is_bf16_supported()
     with torch.autocast(device_type=f0.device.type, dtype=torch.bfloat16, enabled=amp):
         out = model(f0, f1)
     out["loss"].backward()

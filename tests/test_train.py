@@ -29,6 +29,15 @@ SMALL = (("image_size", 32), ("patch_size", 4), ("dim", 32), ("heads", 2), ("dec
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One intra-op thread: on a small shared CPU, spinning thread pools make these tiny steps many times slower."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory) -> Path:
     return write_shards(tmp_path_factory.mktemp("train_shards"), shards=3, per_shard=16, size=32)
