@@ -16,6 +16,7 @@ import numpy as np
 EYE_DISTANCE = 0.30  # inter-ocular distance as a fraction of the output width (leaves the whole face plus a margin)
 EYE_LINE = 0.38  # height of the eye line as a fraction of the output height (mouth and chin fit below)
 REFINE_CONTEXT = 2.5  # side of the refinement crop as a multiple of the first detection's box
+REFINE_BELOW = 0.25  # refine only faces under this fraction of the frame's longer side (< 32 px in the 128 px input)
 
 
 @dataclass(frozen=True)
@@ -101,9 +102,12 @@ class FaceDetector:
         """Detect again in a square crop around `face` (REFINE_CONTEXT × its box) and map the result back.
 
         The short-range model sees the frame shrunk to 128×128, where a face filling a fifth of a large frame gets
-        coarse or tilted keypoints; in the crop it fills about 40 % of the input. Returns `face` if the crop has none.
+        coarse or tilted keypoints; in the crop it fills about 40 % of the input. Returns `face` unchanged when it is
+        already large (REFINE_BELOW) or when the crop has none.
         """
         x, y, w, h = face.bbox
+        if max(w, h) >= REFINE_BELOW * max(rgb.shape[:2]):  # already large in the model's input: nothing to gain
+            return face
         side = max(16, int(round(REFINE_CONTEXT * max(w, h))))
         x0, y0 = int(round(x + w / 2 - side / 2)), int(round(y + h / 2 - side / 2))
         crop = warp(rgb, np.array([[1.0, 0.0, -x0], [0.0, 1.0, -y0]]), side)  # pads with black outside the frame

@@ -6,6 +6,7 @@ the tar and parquet under temporary names, then `_stats.json` last, so a shard w
 
 from __future__ import annotations
 
+import heapq
 import json
 import time
 from collections.abc import Iterator
@@ -69,25 +70,36 @@ def _decoded(clip: Clip, numbers: list[int]) -> Iterator[np.ndarray]:
             yield image
 
 
-def clip_matrix(clip: Clip, candidates: list[int], opts: WorkerOptions) -> tuple[np.ndarray | None, str]:
+def clip_matrix(clip: Clip, candidates: list[int], opts: WorkerOptions,
+                decoded: dict[int, np.ndarray]) -> tuple[np.ndarray | None, str]:
     """The clip's one alignment matrix from the first candidate frame with a face (lazily decoded); None + reason if none.
 
-    With `face_detector == "none"` there is no clip matrix: each frame is resized on its own (returns None, "").
+    Decoded candidates are left in `decoded` (number → RGB) so the frame is not decoded twice. With
+    `face_detector == "none"` there is no clip matrix: each frame is resized on its own (returns None, "").
     """
     if opts.face_detector == "none":
         return None, ""
+
+    def frames() -> Iterator[np.ndarray]:
+        for n in candidates:
+            for image in _decoded(clip, [n]):
+                decoded[n] = image
+                yield image
+
     detector = detector_for(opts)
-    frames = (img for n in candidates for img in _decoded(clip, [n]))
-    face = locate_face(detector, frames)
+    face = locate_face(detector, frames())
     if face is None:
         return None, f"no face above confidence {detector.fallback_confidence} in frames {candidates} of {clip.source}"
     return eye_transform(face.right_eye, face.left_eye, opts.size), ""
 
 
-def encode_frames(clip: Clip, numbers: list[int], matrix: np.ndarray | None, opts: WorkerOptions) -> dict:
+def encode_frames(clip: Clip, numbers: list[int], matrix: np.ndarray | None, opts: WorkerOptions,
+                  decoded: dict[int, np.ndarray]) -> dict:
     """Frame number → (encoded bytes, matrix used) or FrameError; each frame decoded, warped and encoded once."""
     out = {}
-    for n, image in iter_frames(clip, numbers):
+    ahead = [(n, decoded[n]) for n in numbers if n in decoded]
+    rest = iter_frames(clip, [n for n in numbers if n not in decoded])  # streamed: full-size frames are never all held
+    for n, image in heapq.merge(ahead, rest, key=lambda item: item[0]):
         if isinstance(image, FrameError):
             out[n] = image
             continue
@@ -117,12 +129,14 @@ def process_clip_rows(rows: list[dict], clip: Clip, candidates: list[int],
     pending = [r for r in rows if r["status"] == STATUS_OK]
     if not pending:
         return [], 0
-    matrix, reason = clip_matrix(clip, candidates, opts)
+    decoded: dict[int, np.ndarray] = {}  # frames decoded for detection, reused when a pair needs them
+    matrix, reason = clip_matrix(clip, candidates, opts, decoded)
     if reason:
         for row in pending:
             _fail(row, "no_face", reason)
         return [], 0
-    frames = encode_frames(clip, sorted({r["t0"] for r in pending} | {r["t1"] for r in pending}), matrix, opts)
+    numbers = sorted({r["t0"] for r in pending} | {r["t1"] for r in pending})
+    frames = encode_frames(clip, numbers, matrix, opts, decoded)
     ext, samples = opts.image_format, []
     for row in pending:
         f0, f1 = frames[row["t0"]], frames[row["t1"]]

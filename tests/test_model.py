@@ -303,3 +303,27 @@ def test_loss_falls_when_overfitting_a_few_pairs():
     mean_image_mse = ((f0 - f0.mean(0, keepdim=True)) ** 2).mean().item()  # best input-agnostic prediction
     assert np.mean(losses[-5:]) < 0.3 * losses[0]
     assert np.mean(losses[-5:]) < mean_image_mse
+
+
+def test_bench_variants_run_and_dma_poi_flops_stay_within_15_percent():
+    import importlib.util
+    from pathlib import Path
+
+    from torch.utils.flop_counter import FlopCounterMode
+
+    path = Path(__file__).resolve().parents[1] / "bench" / "bench_mubert.py"
+    spec = importlib.util.spec_from_file_location("bench_mubert", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    torch.manual_seed(14)
+    f0, f1 = pair(2, 64)
+    flops = {}
+    for variant in bench.VARIANTS:
+        cfg = small(image_size=64) if variant == "mubert" else small(image_size=64, dma=False, poi="off")
+        model = MuBERT(cfg)
+        with FlopCounterMode(display=False) as counter:
+            loss = bench.step_loss(variant, model, f0, f1)
+            loss.backward()
+        assert torch.isfinite(loss)
+        flops[variant] = counter.get_total_flops()
+    assert flops["plain"] < flops["matched"] <= flops["mubert"] <= 1.15 * flops["matched"]
