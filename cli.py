@@ -239,6 +239,32 @@ def train(
         loss = "n/a" if result.loss is None else f"{result.loss:.4f}"
         typer.echo(f"step {result.step}, loss {loss}: {result.checkpoint} (metrics: {result.run_dir}/metrics.jsonl)")
 
+@data_app.command()
+@one_line_errors
+def demo(
+    out: Path = typer.Option(Path("demo"), help="folder for everything the demo writes (an existing one is resumed)"),
+    subjects: int = typer.Option(6, help="synthetic CASME II subjects (= LOSO folds)"),
+    pretrain_steps: int = typer.Option(300, help="μ-BERT pretraining steps"),
+    finetune_steps: int = typer.Option(150, help="fine-tuning steps per fold"),
+    baseline: bool = typer.Option(True, help="also evaluate without pretraining"),
+    workers: int = typer.Option(2, help="Ray workers of the ingest (0: serial)"),
+) -> None:
+    """Synthetic data → splits → ingest → μ-BERT pretraining → LOSO UF1/UAR → movement maps, on a laptop CPU."""
+    from pipelines.demo import DemoConfig, run_demo
+
+    cfg = DemoConfig(out=str(out), subjects=subjects, pretrain_steps=pretrain_steps, finetune_steps=finetune_steps,
+                     baseline=baseline, workers=workers)
+    summary = run_demo(cfg, say=typer.echo)
+    typer.echo("\n== summary (synthetic CASME II, LOSO, pooled over folds)")
+    typer.echo(f"{'run':<12}{'UF1':>8}{'UAR':>8}{'samples':>9}{'folds':>7}")
+    for name in ("pretrained", "baseline"):
+        if name in summary:
+            r = summary[name]
+            typer.echo(f"{name:<12}{100 * (r['uf1'] or 0):8.2f}{100 * (r['uar'] or 0):8.2f}{r['n']:>9}{r['folds']:>7}")
+    typer.echo("stage seconds: " + ", ".join(f"{k} {v}" for k, v in summary["timings"].items()))
+    typer.echo("pictures: " + ", ".join(summary["pictures"]))
+
+
 @eval_app.command("loso")
 @one_line_errors
 def eval_loso(

@@ -10,7 +10,8 @@ Equations (numbered as in the paper):
 - Eq. 8-9   DMA: Â = softmax_j(Q(P_{t+δ})_i · K(P_{t/s})_j / √D), P_dma = diag(Â) ⊙ V(P_{t/s}).
             The QUERY frame is I_{t+δ} (at fine-tuning: the apex); KEYS and VALUES come from the swapped frame
             I_{t/s} (at fine-tuning: the onset, unswapped). The softmax runs over the keys (each row of Â sums to 1),
-            as in the authors' code. Only diag(Â) is computed: q_i·k_i minus the row log-sum-exp over keys.
+            as in the authors' code (the paper's Σ_i Â(i, j) = 1 under Eq. 8 is ambiguous about the axis).
+            Only diag(Â) is computed: q_i·k_i minus the row log-sum-exp over keys.
 - Eq. 10-12 POI: L_agg = MSE(p^CT(I_{t+δ}), p^CT(Crop(I_{t+δ}))); S = the CT's attention row over the patches
             in the last encoder layer while encoding I_{t+δ} (heads averaged, sums to 1); W = diag(Â) ⊙ S;
             P_dma = W ⊙ V(P_{t/s}).
