@@ -66,8 +66,21 @@ def to_rgb(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def read_image(path: str) -> np.ndarray:
-    """Decode one image file to RGB uint8, raising FrameError with the reason when it cannot be."""
+def _native(image: np.ndarray) -> np.ndarray:
+    """A decoded image in OpenCV's own order: (H, W) grayscale stays 2-D, BGRA loses alpha, BGR is untouched."""
+    if image.ndim == 3 and image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    if image.ndim == 3 and image.shape[2] == 1:
+        return image[:, :, 0]
+    return image
+
+
+def read_image(path: str, native: bool = False) -> np.ndarray:
+    """Decode one image file to RGB uint8, raising FrameError with the reason when it cannot be.
+
+    `native=True` skips the colour conversion: (H, W, 3) BGR or (H, W) grayscale, with `to_rgb(x)` equal to the
+    default result (the ingest warps and encodes in this order and converts only the frames it detects faces on).
+    """
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as exc:
@@ -79,50 +92,108 @@ def read_image(path: str) -> np.ndarray:
         raise FrameError(f"corrupt or truncated image {path}")
     if image.dtype != np.uint8:  # 16-bit PNGs and the like
         image = cv2.convertScaleAbs(image, alpha=255.0 / max(1, int(image.max())))
-    return to_rgb(image)
+    return _native(image) if native else to_rgb(image)
 
 
 def iter_frames(clip: Clip, numbers: Iterable[int]) -> Iterator[tuple[int, np.ndarray | FrameError]]:
     """Yield (number, RGB frame) for the requested numbers in increasing order; a bad frame yields its FrameError.
 
-    Videos are decoded sequentially in one pass (seeking only forward), so asking for every frame costs one decode each.
+    Videos are decoded in one forward pass (seeking when a wanted frame is far ahead), so asking for every frame costs
+    one decode each and asking for a late stretch does not decode the start.
     """
-    wanted = sorted(set(numbers))
-    if clip.kind == "frames":
-        files = frame_files(clip)
+    with ClipReader(clip) as reader:
+        yield from reader.frames(numbers)
+
+
+class ClipReader:
+    """Reads one clip's frames over several calls without starting over: a folder is listed once, a video stays open.
+
+    `frames(numbers)` yields (number, frame or FrameError) in increasing order. Between calls a video keeps its
+    position, so consecutive chunks cost one decode per frame; a wanted frame more than SEEK_AHEAD frames ahead (or
+    behind the position) is reached with a seek that is verified, falling back to decoding from the start when OpenCV
+    cannot confirm it. `native=True` gives frames as `read_image(..., native=True)` does. Use as a context manager.
+    """
+
+    SEEK_AHEAD = 48  # OpenCV's FFmpeg seek decodes forward from a keyframe >= 16 frames back: only worth it beyond this
+
+    def __init__(self, clip: Clip, native: bool = False):
+        self.clip, self.native = clip, native
+        self._files: dict[int, str] | None = None  # folder: listed on first use
+        self._cap: cv2.VideoCapture | None = None  # video: opened on first use
+        self._position = clip.first  # video: number of the frame the next read() returns
+        self._end: int | None = None  # video: number at which grab() found no more frames, once known
+        self._seekable = True  # video: False after a seek OpenCV could not confirm (then only decode forward)
+
+    def frames(self, numbers: Iterable[int]) -> Iterator[tuple[int, np.ndarray | FrameError]]:
+        wanted = sorted(set(numbers))
+        if self.clip.kind == "frames":
+            yield from self._folder_frames(wanted)
+        else:
+            yield from self._video_frames(wanted)
+
+    def _folder_frames(self, wanted: list[int]) -> Iterator[tuple[int, np.ndarray | FrameError]]:
+        if self._files is None:
+            self._files = frame_files(self.clip)
         for n in wanted:
-            if n not in files:
-                yield n, FrameError(f"frame {n} missing from {clip.source}")
+            path = self._files.get(n)
+            if path is None:
+                yield n, FrameError(f"frame {n} missing from {self.clip.source}")
                 continue
             try:
-                yield n, read_image(files[n])
+                yield n, read_image(path, self.native)
             except FrameError as exc:
                 yield n, exc
-        return
-    yield from _iter_video(clip, wanted)
 
-
-def _iter_video(clip: Clip, wanted: list[int]) -> Iterator[tuple[int, np.ndarray | FrameError]]:
-    cap = cv2.VideoCapture(clip.source)
-    try:
-        if not cap.isOpened():
-            for n in wanted:
-                yield n, FrameError(f"unreadable video {clip.source}")
-            return
-        position = clip.first  # number of the frame the next read() returns
+    def _video_frames(self, wanted: list[int]) -> Iterator[tuple[int, np.ndarray | FrameError]]:
+        source = self.clip.source
+        if self._cap is None:
+            self._open()
         for n in wanted:
-            if n < clip.first:
-                yield n, FrameError(f"frame {n} precedes the first frame {clip.first} of {clip.source}")
-                continue
-            ok = True
-            while ok and position < n:  # grab() skips without decoding to pixels
-                ok = cap.grab()
-                position += 1
-            ok, image = cap.read() if ok else (False, None)
-            position += 1
-            if not ok or image is None:
-                yield n, FrameError(f"frame {n} could not be decoded from {clip.source}")
-                continue
-            yield n, to_rgb(image)
-    finally:
-        cap.release()
+            if not self._cap.isOpened():
+                yield n, FrameError(f"unreadable video {source}")
+            elif n < self.clip.first:
+                yield n, FrameError(f"frame {n} precedes the first frame {self.clip.first} of {source}")
+            else:
+                ok = self._move_to(n)
+                ok, image = self._cap.read() if ok else (False, None)
+                self._position += 1
+                if not ok or image is None:
+                    yield n, FrameError(f"frame {n} could not be decoded from {source}")
+                else:
+                    yield n, _native(image) if self.native else to_rgb(image)
+
+    def _open(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+        self._cap, self._position = cv2.VideoCapture(self.clip.source), self.clip.first
+
+    def _move_to(self, n: int) -> bool:
+        """Position the video so the next read() returns frame n; False when the video ends before it."""
+        if self._end is not None and n >= self._end:
+            return False
+        if self._seekable and (n < self._position or n - self._position > self.SEEK_AHEAD):
+            index = n - self.clip.first  # 0-based position in the file
+            if self._cap.set(cv2.CAP_PROP_POS_FRAMES, index) and int(self._cap.get(cv2.CAP_PROP_POS_FRAMES)) == index:
+                self._position = n
+                return True
+            self._seekable = False
+            self._open()  # the seek landed somewhere unknown: decode from the start instead
+        elif n < self._position:
+            self._open()
+        while self._position < n:  # grab() skips without converting to pixels
+            if not self._cap.grab():
+                self._end = self._position
+                return False
+            self._position += 1
+        return True
+
+    def close(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
+
+    def __enter__(self) -> ClipReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -7,7 +7,7 @@ existence marks the shard finished. Each file is written under a `.tmp` name and
 
 from __future__ import annotations
 
-import io
+import hashlib
 import json
 import os
 import tarfile
@@ -56,36 +56,69 @@ def _tmp(path: Path) -> Path:
     return path.with_name(path.name + ".tmp")
 
 
+_BLOCK, _RECORD = 512, 10240  # tar block and record sizes (tarfile pads the archive to whole records, like tar -b20)
+
+
+def _member_header(name: str, size: int) -> bytes:
+    """The header tarfile (PAX format) writes for a regular file with mtime 0, uid/gid 0, mode 0644, no user names.
+
+    Built directly for short ASCII names (every key `sample_key` makes, in practice): tarfile's general path costs
+    about 100 µs a member. Anything else goes through `TarInfo.tobuf`, which adds a pax header as needed.
+    """
+    if len(name) > 100 or not name.isascii() or size >= 8 ** 11:
+        info = tarfile.TarInfo(name)
+        info.size, info.mtime, info.mode, info.uid, info.gid, info.uname, info.gname = size, 0, 0o644, 0, 0, "", ""
+        return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
+    fields = [name.encode("ascii").ljust(100, b"\0"), b"0000644\0", b"0000000\0", b"0000000\0", b"%011o\0" % size,
+              b"00000000000\0", b" " * 8, tarfile.REGTYPE, bytes(100), tarfile.POSIX_MAGIC, bytes(32 + 32 + 8 + 8 + 155)]
+    head = b"".join(fields).ljust(_BLOCK, b"\0")
+    return head[:148] + b"%06o\0" % sum(head) + head[155:]  # checksum: byte sum with its own field as spaces
+
+
 class TarShardWriter:
     """Context manager writing one tar with fixed member metadata (mtime 0, uid/gid 0, mode 0644, no names).
 
-    Written to `<path>.tmp` and renamed on a clean exit; removed if the block raises.
+    Written to `<path>.tmp` and renamed on a clean exit; removed if the block raises. The bytes equal what `tarfile`
+    writes in PAX format; `sha256` (hex) and `size` of the finished file are known after the block without reading
+    it back.
     """
 
     def __init__(self, path: Path):
         self.path = Path(path)
         self._tmp = _tmp(self.path)
-        self._tar: tarfile.TarFile | None = None
+        self._file = None
+        self._hash = hashlib.sha256()
         self.members = 0
+        self.size = 0  # bytes written so far
+        self.sha256 = ""  # set when the tar is complete
 
     def __enter__(self) -> TarShardWriter:
-        self._tar = tarfile.open(self._tmp, "w", format=tarfile.PAX_FORMAT)
+        self._file = open(self._tmp, "wb")
         return self
+
+    def _write(self, data: bytes) -> None:
+        self._file.write(data)
+        self._hash.update(data)
+        self.size += len(data)
 
     def add(self, key: str, files: dict[str, bytes]) -> None:
         """Add one sample: `files` maps extension (e.g. "f0.jpg", "json") → bytes, written in the given order."""
         if "." in key:
             raise ValueError(f"WebDataset keys must not contain dots: {key!r}")
+        parts = []
         for ext, data in files.items():
-            info = tarfile.TarInfo(f"{key}.{ext}")
-            info.size, info.mtime, info.mode = len(data), 0, 0o644
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            self._tar.addfile(info, io.BytesIO(data))
+            parts += [_member_header(f"{key}.{ext}", len(data)), data, bytes(-len(data) % _BLOCK)]
             self.members += 1
+        self._write(b"".join(parts))
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        self._tar.close()
+        try:
+            if exc_type is None:
+                self._write(bytes(2 * _BLOCK))  # end-of-archive marker, then pad to a whole record
+                self._write(bytes(-self.size % _RECORD))
+                self.sha256 = self._hash.hexdigest()
+        finally:
+            self._file.close()
         if exc_type is None:
             os.replace(self._tmp, self.path)
         else:
@@ -104,13 +137,20 @@ def read_rows(path: Path) -> list[dict]:
     return pq.read_table(path).to_pylist()
 
 
-def shard_stats(index: int, rows: list[dict], frames_encoded: int, tar_path: Path) -> dict:
-    """The content of `_stats.json`: counts only (no timings), so it is identical for any number of workers."""
+def shard_stats(index: int, rows: list[dict], frames_encoded: int, tar: Path | TarShardWriter) -> dict:
+    """The content of `_stats.json`: counts only (no timings), so it is identical for any number of workers.
+
+    `tar` is the finished tar's path, or the writer that wrote it (which already knows its size and sha256).
+    """
     failures = Counter(r["status"] for r in rows if r["status"] != STATUS_OK)
     written = sum(r["status"] == STATUS_OK for r in rows)
+    if isinstance(tar, TarShardWriter):
+        size, digest = tar.size, tar.sha256
+    else:
+        size, digest = Path(tar).stat().st_size, sha256_file(Path(tar))
     return {"shard": index, "rows": len(rows), "written": written, "failures": sum(failures.values()),
             "failures_by_reason": dict(sorted(failures.items())), "frames_encoded": frames_encoded,
-            "tar_bytes": tar_path.stat().st_size, "tar_sha256": sha256_file(tar_path)}
+            "tar_bytes": size, "tar_sha256": digest}
 
 
 def write_json(path: Path, obj: dict) -> None:

@@ -23,6 +23,9 @@ from mubert.metrics import evaluate
 from mubert.model import PRESETS, MuBERT, MuBERTConfig
 
 
+FEATURES = ("dma", "dma_delta", "delta")
+
+
 @dataclass(frozen=True)
 class FinetuneConfig:
     """How one fold is trained. The same config is used for every fold, and written into results.json."""
@@ -40,10 +43,14 @@ class FinetuneConfig:
     inner_val_subjects: int = 0  # >0: hold out this many training subjects to pick the best step (never the test group)
     eval_every: int = 50  # inner validation interval, steps
     seed: int = 0  # seeds batches, head init and augmentations of every fold (combined with the fold name)
+    features: str = "dma_delta"  # "dma": P_dma (Eq. 9/12 as written); "dma_delta": P_dma(onset→apex) − P_dma(onset→onset);
+    #                              "delta": P(apex) − P(onset), encoder tokens without DMA (see Classifier)
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1:
             raise MerDataError("--steps and --batch-size must be ≥ 1")
+        if self.features not in FEATURES:
+            raise MerDataError(f"--features must be one of {', '.join(FEATURES)}, got {self.features!r}")
         if self.inner_val_subjects < 0 or self.eval_every < 1:
             raise MerDataError("--inner-val-subjects must be ≥ 0 and --eval-every ≥ 1")
 
@@ -51,20 +58,38 @@ class FinetuneConfig:
 class Classifier(nn.Module):
     """Backbone P_dma features (B, N, D) → per-patch projection (B, N, w) → flattened → class logits (B, C).
 
-    Flattening keeps where on the face a movement happened, which mean pooling would discard.
+    Flattening keeps where on the face a movement happened, which mean pooling would discard. There is deliberately no
+    LayerNorm on P_dma: it is W ⊙ V (Eq. 12), and a per-token normalisation would divide out exactly the gate W that
+    says which patches moved.
+
+    Which features (`mode`): "dma" is P_dma as the paper writes it, V of the onset gated by W. On a neutral onset that
+    is mostly the face's appearance: a movement changes it through one scalar gate per patch, a fraction of a percent
+    of its magnitude on our synthetic data, and a short fine-tuning does not find it (chance-level UF1 there).
+    "dma_delta" subtracts what the same backbone gives for (onset, onset), leaving only the change the movement causes
+    through DMA; "delta" is the plain encoder-token difference P(apex) − P(onset), no DMA.
     """
 
-    def __init__(self, backbone: MuBERT, n_classes: int, width: int, dropout: float):
+    def __init__(self, backbone: MuBERT, n_classes: int, width: int, dropout: float, mode: str = "dma_delta"):
         super().__init__()
-        self.backbone = backbone
+        self.backbone, self.mode = backbone, mode
         cfg = backbone.cfg
-        self.norm = nn.LayerNorm(cfg.dim, eps=cfg.ln_eps)
         self.proj = nn.Linear(cfg.dim, width)
         self.head = nn.Sequential(nn.GELU(), nn.Flatten(), nn.Dropout(dropout), nn.Linear(cfg.num_patches * width, n_classes))
 
+    def features(self, onset: torch.Tensor, apex: torch.Tensor) -> torch.Tensor:
+        """(B, N, D) features of the configured mode; one backbone call each."""
+        b = onset.shape[0]
+        if self.mode == "dma":
+            return self.backbone.features(onset, apex)
+        if self.mode == "dma_delta":  # both pairs in one batch: (onset → apex) and (onset → onset)
+            moved, still = self.backbone.features(torch.cat([onset, onset]), torch.cat([apex, onset])).split(b)
+            return moved - still
+        tokens, _ = self.backbone.forward_encoder(torch.cat([onset, apex]))  # (2B, 1+N, D)
+        p_on, p_ap = tokens.split(b)
+        return p_ap[:, 1:] - p_on[:, 1:]
+
     def forward(self, onset: torch.Tensor, apex: torch.Tensor) -> torch.Tensor:
-        feats = self.backbone.features(onset, apex)  # (B, N, D)
-        return self.head(self.proj(self.norm(feats)))  # (B, C)
+        return self.head(self.proj(self.features(onset, apex)))  # (B, N, D) → (B, C)
 
 
 def build_backbone(init: dict | None, preset: str) -> MuBERT:
@@ -139,7 +164,7 @@ def train_fold(fold: str, train: list[dict], test: list[dict], frames: dict, n_c
     seed = (cfg.seed * 1_000_003 + sum(map(ord, fold)) * 7919) % 2**31  # a fold's draws do not depend on the others
     torch.manual_seed(seed)
     fit, val = split_inner(train, cfg.inner_val_subjects, seed)
-    model = Classifier(build_backbone(init, preset), n_classes, cfg.head_width, cfg.dropout).to(device)
+    model = Classifier(build_backbone(init, preset), n_classes, cfg.head_width, cfg.dropout, cfg.features).to(device)
     head = [p for n, p in model.named_parameters() if not n.startswith("backbone.")]
     opt = torch.optim.AdamW([{"params": model.backbone.parameters(), "lr": cfg.lr},
                              {"params": head, "lr": cfg.lr * cfg.head_lr_mult}], weight_decay=cfg.weight_decay)
@@ -171,7 +196,7 @@ def train_fold(fold: str, train: list[dict], test: list[dict], frames: dict, n_c
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        losses.append(float(loss))
+        losses.append(loss.item())
         if val and ((step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps):
             score = evaluate([r["label_id"] for r in val], predict(model, val, frames, device, cfg.batch_size),
                              [str(i) for i in range(n_classes)])["uf1"] or 0.0

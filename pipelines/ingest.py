@@ -182,7 +182,7 @@ def _run_serial(todo: list[ShardPlan], opts: WorkerOptions, bar: tqdm) -> list[d
             results.append(run_shard(shard, opts))
             _progress(bar, results[-1], frames, t0)
     finally:
-        close_detectors()
+        close_detectors()  # mediapipe's own finalizer fails at interpreter exit, so close while threads still run
     return results
 
 

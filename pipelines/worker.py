@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from mer_data.align import FaceDetector, eye_transform, locate_face, resize_transform, warp
-from mer_data.frames import FrameError, iter_frames
+from mer_data.frames import ClipReader, FrameError, to_rgb
 from mer_data.records import STATUS_OK, Clip
 from mer_data.shards import TarShardWriter, shard_paths, shard_stats, write_json, write_rows
 from pipelines.plan import ShardPlan
@@ -38,10 +38,14 @@ class WorkerOptions:
     fallback_confidence: float = 0.3  # otherwise the best face above this score over the candidate frames
 
 
-_DETECTORS: dict[tuple, FaceDetector] = {}  # one detector per process (a Ray worker reuses it across tasks)
+_DETECTORS: dict[tuple, FaceDetector] = {}  # one detector per process, reused by every task and run it serves
 
 
 def detector_for(opts: WorkerOptions) -> FaceDetector:
+    """This process's detector for the options' model and thresholds, created on first use and kept for later shards.
+
+    A Ray worker keeps it for its lifetime; the serial mode closes it when its run ends (`close_detectors`).
+    """
     key = (opts.face_model, opts.min_confidence, opts.fallback_confidence)
     if key not in _DETECTORS:
         _DETECTORS[key] = FaceDetector(opts.face_model, opts.min_confidence, opts.fallback_confidence)
@@ -49,62 +53,66 @@ def detector_for(opts: WorkerOptions) -> FaceDetector:
 
 
 def close_detectors() -> None:
-    """Release the detectors this process holds (the serial mode calls it when the ingest ends)."""
+    """Release the detectors this process holds (the serial mode calls it when its run ends)."""
     while _DETECTORS:
         _DETECTORS.popitem()[1].close()
 
 
-def encode(rgb: np.ndarray, image_format: str, quality: int) -> bytes:
-    """RGB uint8 → JPEG (fixed quality, baseline) or PNG (fixed compression level) bytes."""
-    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+def encode_native(image: np.ndarray, image_format: str, quality: int) -> bytes:
+    """BGR (H, W, 3) or grayscale (H, W) uint8 → JPEG (fixed quality, baseline) or PNG (fixed level) bytes, 3 channels.
+
+    Grayscale is replicated to 3 channels here, after the warp, which gives the same pixels as warping 3 copies.
+    """
+    if image.ndim == 2:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
     params = [cv2.IMWRITE_JPEG_QUALITY, quality] if image_format == "jpg" else [cv2.IMWRITE_PNG_COMPRESSION, 3]
-    ok, buf = cv2.imencode("." + image_format, bgr, params)
+    ok, buf = cv2.imencode("." + image_format, image, params)
     if not ok:
         raise RuntimeError(f"cv2.imencode failed for format {image_format}")
     return buf.tobytes()
 
 
-def _decoded(clip: Clip, numbers: list[int]) -> Iterator[np.ndarray]:
-    for _, image in iter_frames(clip, numbers):
-        if not isinstance(image, FrameError):
-            yield image
+def encode(rgb: np.ndarray, image_format: str, quality: int) -> bytes:
+    """RGB uint8 → JPEG or PNG bytes, as `encode_native` writes them."""
+    return encode_native(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), image_format, quality)
 
 
-def clip_matrix(clip: Clip, candidates: list[int], opts: WorkerOptions,
+def clip_matrix(reader: ClipReader, candidates: list[int], opts: WorkerOptions,
                 decoded: dict[int, np.ndarray]) -> tuple[np.ndarray | None, str]:
     """The clip's one alignment matrix from the first candidate frame with a face (lazily decoded); None + reason if none.
 
-    Decoded candidates are left in `decoded` (number → RGB) so the frame is not decoded twice. With
-    `face_detector == "none"` there is no clip matrix: each frame is resized on its own (returns None, "").
+    Decoded candidates are left in `decoded` (number → frame as the native reader gives it) so no frame is decoded
+    twice. With `face_detector == "none"` there is no clip matrix: each frame is resized on its own (returns None, "").
     """
     if opts.face_detector == "none":
         return None, ""
 
     def frames() -> Iterator[np.ndarray]:
         for n in candidates:
-            for image in _decoded(clip, [n]):
-                decoded[n] = image
-                yield image
+            for _, image in reader.frames([n]):
+                if not isinstance(image, FrameError):
+                    decoded[n] = image
+                    yield to_rgb(image)  # the detector takes RGB
 
     detector = detector_for(opts)
     face = locate_face(detector, frames())
     if face is None:
-        return None, f"no face above confidence {detector.fallback_confidence} in frames {candidates} of {clip.source}"
+        return None, f"no face above confidence {detector.fallback_confidence} in frames {candidates} of {reader.clip.source}"
     return eye_transform(face.right_eye, face.left_eye, opts.size), ""
 
 
-def encode_frames(clip: Clip, numbers: list[int], matrix: np.ndarray | None, opts: WorkerOptions,
+def encode_frames(reader: ClipReader, numbers: list[int], matrix: np.ndarray | None, opts: WorkerOptions,
                   decoded: dict[int, np.ndarray]) -> dict:
     """Frame number → (encoded bytes, matrix used) or FrameError; each frame decoded, warped and encoded once."""
     out = {}
     ahead = [(n, decoded[n]) for n in numbers if n in decoded]
-    rest = iter_frames(clip, [n for n in numbers if n not in decoded])  # streamed: full-size frames are never all held
+    rest = reader.frames([n for n in numbers if n not in decoded])  # streamed: full-size frames are never all held
     for n, image in heapq.merge(ahead, rest, key=lambda item: item[0]):
         if isinstance(image, FrameError):
             out[n] = image
             continue
         m = matrix if matrix is not None else resize_transform(image.shape[0], image.shape[1], opts.size)
-        out[n] = (encode(warp(image, m, opts.size), opts.image_format, opts.quality), m)
+        out[n] = (encode_native(warp(image, m, opts.size), opts.image_format, opts.quality), m)
     return out
 
 
@@ -130,13 +138,14 @@ def process_clip_rows(rows: list[dict], clip: Clip, candidates: list[int],
     if not pending:
         return [], 0
     decoded: dict[int, np.ndarray] = {}  # frames decoded for detection, reused when a pair needs them
-    matrix, reason = clip_matrix(clip, candidates, opts, decoded)
-    if reason:
-        for row in pending:
-            _fail(row, "no_face", reason)
-        return [], 0
-    numbers = sorted({r["t0"] for r in pending} | {r["t1"] for r in pending})
-    frames = encode_frames(clip, numbers, matrix, opts, decoded)
+    with ClipReader(clip, native=True) as reader:  # one folder listing / one open video for detection and encoding
+        matrix, reason = clip_matrix(reader, candidates, opts, decoded)
+        if reason:
+            for row in pending:
+                _fail(row, "no_face", reason)
+            return [], 0
+        numbers = sorted({r["t0"] for r in pending} | {r["t1"] for r in pending})
+        frames = encode_frames(reader, numbers, matrix, opts, decoded)
     ext, samples = opts.image_format, []
     for row in pending:
         f0, f1 = frames[row["t0"]], frames[row["t1"]]
@@ -165,6 +174,6 @@ def run_shard(plan: ShardPlan, opts: WorkerOptions) -> dict:
                 tar.add(row["key"], members)
             frames_encoded += encoded
     write_rows(paths["parquet"], rows)
-    stats = shard_stats(plan.index, rows, frames_encoded, paths["tar"])
+    stats = shard_stats(plan.index, rows, frames_encoded, tar)
     write_json(paths["stats"], stats)  # last: marks the shard finished
     return {**stats, "seconds": time.perf_counter() - start, "clips_finished": plan.clips_finished}

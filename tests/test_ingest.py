@@ -108,6 +108,33 @@ def test_same_bytes_with_one_and_two_ray_workers(synth_root, tmp_path, model):
     assert len(outs[0]) == 3 * summary["shards"]
 
 
+class _RefusingSeeks:
+    """A VideoCapture wrapper whose seeks all fail, so every read decodes forward from frame 0 (the pre-seek way)."""
+
+    opened = cv2.VideoCapture
+
+    def __init__(self, *args):
+        self._cap = self.opened(*args)
+
+    def set(self, prop, value):
+        return False
+
+    def __getattr__(self, name):
+        return getattr(self._cap, name)
+
+
+def test_video_split_over_shards_seeks_to_the_same_bytes(synth_root, tmp_path, model, monkeypatch):
+    from mer_data import frames
+
+    root = synth_root("casme3", video=True)  # Part A videos: every clip spans several 20-pair shards
+    monkeypatch.setattr(frames.ClipReader, "SEEK_AHEAD", 1)  # seek at every gap: each shard jumps to its frames
+    summary = run_ingest(_cfg(root, tmp_path / "seek", dataset="casme3", shard_size=20))
+    assert summary["ok"] and summary["shards"] >= 8
+    monkeypatch.setattr(frames.cv2, "VideoCapture", _RefusingSeeks)
+    run_ingest(_cfg(root, tmp_path / "decode", dataset="casme3", shard_size=20))
+    assert _shard_bytes(tmp_path / "seek") == _shard_bytes(tmp_path / "decode")
+
+
 CRASH_SCRIPT = """
 import os, signal, sys
 from mer_data import shards

@@ -1,5 +1,7 @@
 """Shard files: deterministic tar bytes, fixed parquet schema, stats, and verification catching mismatches."""
 
+import hashlib
+import io
 import json
 import tarfile
 
@@ -38,6 +40,26 @@ def test_tar_bytes_are_deterministic(tmp_path):
     assert [m.name for m in members[:3]] == ["000000000-k.f0.jpg", "000000000-k.f1.jpg", "000000000-k.json"]
     assert {(m.mtime, m.uid, m.gid, m.uname, m.mode) for m in members} == {(0, 0, 0, "", 0o644)}
     assert not list(a.glob("*.tmp"))
+
+
+def test_tar_bytes_equal_tarfile_pax_output(tmp_path):
+    """The hand-built headers give exactly tarfile's PAX bytes, long and non-ASCII names (pax headers) included."""
+    samples = [("000000001-sub01_EP02_01f_3_9", {"f0.jpg": b"x" * 1000, "f1.jpg": b"", "json": b"{}" * 256}),
+               ("k" * 120, {"json": b"1"}), ("cl\u00e9", {"f0.png": bytes(range(256)) * 40, "json": b"z" * 513})]
+    with TarShardWriter(tmp_path / "ours.tar") as ours:
+        for key, files in samples:
+            ours.add(key, files)
+    with tarfile.open(tmp_path / "ref.tar", "w", format=tarfile.PAX_FORMAT) as ref:
+        for key, files in samples:
+            for ext, data in files.items():
+                info = tarfile.TarInfo(f"{key}.{ext}")
+                info.size, info.mtime, info.mode, info.uid, info.gid, info.uname, info.gname = \
+                    len(data), 0, 0o644, 0, 0, "", ""
+                ref.addfile(info, io.BytesIO(data))
+    data = (tmp_path / "ours.tar").read_bytes()
+    assert data == (tmp_path / "ref.tar").read_bytes()
+    assert (ours.size, ours.sha256) == (len(data), hashlib.sha256(data).hexdigest())
+    assert shard_stats(0, [], 0, ours) == shard_stats(0, [], 0, tmp_path / "ours.tar")
 
 
 def test_writer_removes_partial_file_on_error(tmp_path):
