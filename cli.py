@@ -239,20 +239,23 @@ def train(
         loss = "n/a" if result.loss is None else f"{result.loss:.4f}"
         typer.echo(f"step {result.step}, loss {loss}: {result.checkpoint} (metrics: {result.run_dir}/metrics.jsonl)")
 
+
 @data_app.command()
 @one_line_errors
 def demo(
     out: Path = typer.Option(Path("demo"), help="folder for everything the demo writes (an existing one is resumed)"),
-    subjects: int = typer.Option(6, help="synthetic CASME II subjects (= LOSO folds)"),
-    pretrain_steps: int = typer.Option(300, help="μ-BERT pretraining steps"),
-    finetune_steps: int = typer.Option(150, help="fine-tuning steps per fold"),
+    subjects: int = typer.Option(5, help="synthetic CASME II subjects (= LOSO folds)"),
+    clips_per_subject: int = typer.Option(10, help="labelled micro-expressions per synthetic CASME II subject"),
+    pretrain_steps: int = typer.Option(200, help="μ-BERT pretraining steps"),
+    finetune_steps: int = typer.Option(80, help="fine-tuning steps per fold"),
     baseline: bool = typer.Option(True, help="also evaluate without pretraining"),
     workers: int = typer.Option(2, help="Ray workers of the ingest (0: serial)"),
 ) -> None:
     """Synthetic data → splits → ingest → μ-BERT pretraining → LOSO UF1/UAR → movement maps, on a laptop CPU."""
     from pipelines.demo import DemoConfig, run_demo
 
-    cfg = DemoConfig(out=str(out), subjects=subjects, pretrain_steps=pretrain_steps, finetune_steps=finetune_steps,
+    cfg = DemoConfig(out=str(out), subjects=subjects, clips_per_subject=clips_per_subject,
+                     pretrain_steps=pretrain_steps, finetune_steps=finetune_steps,
                      baseline=baseline, workers=workers)
     summary = run_demo(cfg, say=typer.echo)
     typer.echo("\n== summary (synthetic CASME II, LOSO, pooled over folds)")
@@ -278,6 +281,7 @@ def eval_loso(
     batch_size: int = typer.Option(16, help="pairs per step"),
     lr: float = typer.Option(1e-4, help="peak learning rate of the backbone (head ×10)"),
     inner_val_subjects: int = typer.Option(0, help="training subjects held out to pick the step (0: last step)"),
+    features: str = typer.Option("dma_delta", help="dma_delta | dma (P_dma as in the paper) | delta (no DMA)"),
     workers: int = typer.Option(0, help="folds in parallel as Ray tasks (0: one after another in this process)"),
     ray_address: Optional[str] = typer.Option(None, help="existing Ray cluster"),
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
@@ -290,7 +294,8 @@ def eval_loso(
 
     if (init is None) == (not baseline):
         raise MerDataError("give --init CKPT (pretrained) or --baseline (no pretraining), not both and not neither")
-    ft = FinetuneConfig(steps=steps, batch_size=batch_size, lr=lr, inner_val_subjects=inner_val_subjects, seed=seed)
+    ft = FinetuneConfig(steps=steps, batch_size=batch_size, lr=lr, inner_val_subjects=inner_val_subjects, seed=seed,
+                        features=features)
     cfg = LosoConfig(manifest=str(manifest), shards=str(shards), out=str(out), init=str(init) if init else None,
                      preset=preset, workers=workers, ray_address=ray_address, device=device, finetune=ft)
     results = run(cfg, progress=lambda fold: typer.echo(f"fold {fold} done"))

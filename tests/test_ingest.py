@@ -19,7 +19,6 @@ from cli import data_app
 from mer_data import MerDataError
 from mer_data.align import EYE_DISTANCE, EYE_LINE, FaceDetector
 from mer_data.datasets import ADAPTERS
-from mer_data.facemodel import fetch_model
 from mer_data.records import STATUS_OK, Clip
 from mer_data.shards import inspect_dir
 from pipelines.ingest import IngestConfig, run_ingest
@@ -29,8 +28,8 @@ SHARD_FILES = ("*.tar", "*.parquet", "*_stats.json")
 
 
 @pytest.fixture(scope="module")
-def model():
-    return fetch_model().path
+def model(face_model):
+    return face_model
 
 
 @pytest.fixture(scope="module")

@@ -217,20 +217,11 @@ def test_written_clip_peaks_at_apex(synth_root):
         assert signal[t["apex"]] > 3.0 > signal[t["onset"] + 1] and signal[t["offset"]] < 0.3 * signal[t["apex"]]
 
 
-def face_model() -> Path | None:
-    for candidate in (os.environ.get("MER_DATA_FACE_MODEL"), "/tmp/face_detection_short_range.tflite"):
-        if candidate and Path(candidate).is_file():
-            return Path(candidate)
-    return None
-
-
-@pytest.mark.skipif(face_model() is None, reason="no BlazeFace model: set MER_DATA_FACE_MODEL "
-                    "(or run `mer-data models fetch` and point it at the cached file)")
-def test_face_is_detected_by_mediapipe(synth_root):
+def test_face_is_detected_by_mediapipe(synth_root, face_model):
     import mediapipe as mp
     from mediapipe.tasks.python import BaseOptions, vision
 
-    options = vision.FaceDetectorOptions(base_options=BaseOptions(model_asset_path=str(face_model())))
+    options = vision.FaceDetectorOptions(base_options=BaseOptions(model_asset_path=str(face_model)))
     detector = vision.FaceDetector.create_from_options(options)
     try:
         for dataset, name in (("casme2", "img{}.jpg"), ("samm", None), ("smic", "image{:06d}.bmp")):
