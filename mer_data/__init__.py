@@ -1,6 +1,8 @@
 """mer-data: facial micro-expression datasets as exact splits and aligned frame-pair shards."""
 
+import hashlib
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 
 try:
     __version__ = version("mer-data")
@@ -10,3 +12,12 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 
 class MerDataError(Exception):
     """Bad user input (a file, row or flag): the CLI prints it as one line, without a traceback."""
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

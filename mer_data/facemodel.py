@@ -7,8 +7,8 @@ package mirror, CI), from the `mediapipe==0.10.21` wheel that `pip download --no
 
 from __future__ import annotations
 
-import hashlib
 import json
+import hashlib
 import os
 import subprocess
 import sys
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import platformdirs
 
-from mer_data import MerDataError
+from mer_data import MerDataError, sha256_file
 
 OFFICIAL_URL = ("https://storage.googleapis.com/mediapipe-models/face_detector/blaze_face_short_range/"
                 "float16/latest/blaze_face_short_range.tflite")
@@ -43,15 +43,6 @@ class FetchResult:
 def cache_dir() -> Path:
     """The per-user cache directory of mer-data (e.g. ~/.cache/mer-data on Linux)."""
     return Path(platformdirs.user_cache_dir("mer-data"))
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def resolve_model(path: Path | str | None = None) -> Path:

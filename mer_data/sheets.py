@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,7 +10,7 @@ from pathlib import Path
 from openpyxl import load_workbook
 from openpyxl.utils.exceptions import InvalidFileException
 
-from mer_data import MerDataError
+from mer_data import MerDataError, sha256_file
 
 HEADER_SCAN_ROWS = 40  # SAMM has 13 note rows above its header; nothing real has more than a few dozen
 
@@ -34,15 +33,6 @@ class Sheet:
     columns: tuple[str, ...]  # the required columns, as spelled in the sheet
     rows: tuple[SheetRow, ...]
     sha256: str  # of the whole xlsx file, recorded in manifests
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _norm(name: object) -> str:

@@ -28,7 +28,6 @@ and would shrink P_dma below the LayerNorm eps of the decoder; turn it off for t
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import asdict, dataclass, fields, replace
 
 import torch

@@ -19,7 +19,7 @@ import torch
 from manifests.io import read_manifest
 from mer_data import MerDataError, __version__
 from mubert import checkpoint
-from mubert.data import decode_pair, finite_pipeline, list_shards
+from mubert.data import finite_pipeline, list_shards
 from mubert.finetune import FinetuneConfig, train_fold
 from mubert.metrics import evaluate, fold_mean, grouped
 from mubert.report import confusion_png, results_table

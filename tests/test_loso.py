@@ -114,3 +114,38 @@ def test_cli_asks_for_init_or_baseline(labeled, tmp_path):
     out = CliRunner().invoke(cli.eval_app, ["loso", "--manifest", str(tmp_path / "nope.parquet"), "--shards",
                                             str(shards), "--baseline", "--out", str(tmp_path / "r")])
     assert out.exit_code == 2 and "nope.parquet" in out.output
+
+
+def test_folds_run_as_ray_tasks(labeled, tmp_path):
+    manifest, shards = labeled
+    cfg = LosoConfig(manifest=str(manifest), shards=str(shards), out=str(tmp_path / "run"), preset="tiny", workers=2,
+                     finetune=finetune.FinetuneConfig(steps=2, batch_size=4))
+    results = run(cfg)
+    assert len(results["folds"]) == 4 and results["n"] == 24
+    assert len(list((tmp_path / "run" / "folds").glob("*.json"))) == 4
+
+
+def test_maps_of_two_raw_frames(labeled, tmp_path, face_model):
+    """`mer-eval maps` on two raw frames of a clip: aligned with one transform, six tiles per row."""
+    from mer_data.synth import generate as synth
+    from mubert import checkpoint
+    from mubert.model import MuBERT, tiny
+
+    root = synth("casme2", tmp_path / "c2", subjects=1, clips_per_subject=1, seed=5)
+    truth = json.loads((root / "mer-data-synth.json").read_text())["truth"][0]
+    folder = root / truth["source"]
+    model = MuBERT(tiny())
+    ckpt = checkpoint.save(tmp_path / "m.pt", {"format": checkpoint.FORMAT, "step": 0, "data": {"epoch": 0, "batch": 0},
+                                               "model": model.state_dict(), "optimizer": {},
+                                               "config": {"model": tiny().to_dict()}})
+    out = CliRunner().invoke(cli.eval_app, ["maps", "--init", str(ckpt), "--onset", str(folder / f"img{truth['onset']}.jpg"),
+                                            "--apex", str(folder / f"img{truth['apex']}.jpg"), "--out", str(tmp_path / "map.png"),
+                                            "--face-model", str(face_model)])
+    assert out.exit_code == 0, out.output
+    import cv2
+
+    image = cv2.imread(str(tmp_path / "map.png"))
+    assert image.shape[1] == 6 * image.shape[0]  # one row of six square 224 px tiles
+    bad = CliRunner().invoke(cli.eval_app, ["maps", "--init", str(ckpt), "--onset", str(tmp_path / "none.jpg"),
+                                            "--apex", str(tmp_path / "none.jpg"), "--out", str(tmp_path / "x.png")])
+    assert bad.exit_code == 2 and "none.jpg" in bad.output
