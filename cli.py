@@ -246,8 +246,8 @@ def demo(
     out: Path = typer.Option(Path("demo"), help="folder for everything the demo writes (an existing one is resumed)"),
     subjects: int = typer.Option(5, help="synthetic CASME II subjects (= LOSO folds)"),
     clips_per_subject: int = typer.Option(10, help="labelled micro-expressions per synthetic CASME II subject"),
-    pretrain_steps: int = typer.Option(200, help="μ-BERT pretraining steps"),
-    finetune_steps: int = typer.Option(80, help="fine-tuning steps per fold"),
+    pretrain_steps: int = typer.Option(150, help="μ-BERT pretraining steps"),
+    finetune_steps: int = typer.Option(50, help="fine-tuning steps per fold"),
     baseline: bool = typer.Option(True, help="also evaluate without pretraining"),
     workers: int = typer.Option(2, help="Ray workers of the ingest (0: serial)"),
 ) -> None:

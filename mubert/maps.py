@@ -1,7 +1,11 @@
 """Micro-movement maps as in the paper's Figure 7: diag(Â) (changed patches), the POI map S, and their product W.
 
 Each map is per patch (the model's grid); it is upsampled to the frame, min-max normalised, coloured and blended over the
-apex frame. One figure row per (onset, apex) pair: onset | apex | |apex − onset| ×10 | diag(Â) | S | W.
+apex frame. One figure row per (onset, apex) pair: onset | apex | |apex − onset| ×10 | diag(Â) | S | W | Δdiag(Â).
+
+The last tile, |diag(Â)(onset → apex) − diag(Â)(onset → onset)|, is ours, not the paper's: on a short pretraining
+diag(Â) is dominated by the face's appearance, and subtracting the same map for a frame with no movement shows where
+the model registers the change.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from mer_data.align import FaceDetector, eye_transform, locate_face, warp
 from mubert.data import to_device
 from mubert.model import MuBERT
 
-TITLES = ("onset", "apex", "|apex-onset| x10", "diag(A)", "S (POI)", "W = diag(A)*S")
+TITLES = ("onset", "apex", "|apex-onset| x10", "diag(A)", "S (POI)", "W = diag(A)*S", "|diag(A) - still|")
 
 
 def overlay(frame: np.ndarray, patch_map: np.ndarray, alpha: float = 0.55) -> np.ndarray:
@@ -32,20 +36,22 @@ def overlay(frame: np.ndarray, patch_map: np.ndarray, alpha: float = 0.55) -> np
 
 @torch.no_grad()
 def compute_maps(model: MuBERT, onset: np.ndarray, apex: np.ndarray) -> dict[str, np.ndarray]:
-    """Maps of one pair of aligned RGB uint8 frames, each (grid_h, grid_w) float32: "diag", "s", "w"."""
+    """Maps of one pair of aligned RGB uint8 frames, each (grid_h, grid_w) float32: "diag", "s", "w", "change"."""
     model.eval()
     device = next(model.parameters()).device
     size = model.cfg.image_size
     x0 = to_device(torch.from_numpy(onset[None]), device, size)
     x1 = to_device(torch.from_numpy(apex[None]), device, size)
-    maps = model.movement_maps(x0, x1)
+    both = model.movement_maps(torch.cat([x0, x0]), torch.cat([x1, x0]))  # (onset → apex), (onset → onset)
+    maps = {k: v[:1] for k, v in both.items()}
+    maps["change"] = (both["diag"][:1] - both["diag"][1:]).abs()
     return {k: v[0].float().reshape(model.cfg.grid).cpu().numpy() for k, v in maps.items()}
 
 
 def figure_row(onset: np.ndarray, apex: np.ndarray, maps: dict[str, np.ndarray], label: str = "") -> np.ndarray:
     """One row of the figure: onset, apex, amplified difference, then the three maps over the apex."""
     diff = np.clip(np.abs(apex.astype(np.int16) - onset.astype(np.int16)) * 10, 0, 255).astype(np.uint8)
-    tiles = [onset, apex, diff, overlay(apex, maps["diag"]), overlay(apex, maps["s"]), overlay(apex, maps["w"])]
+    tiles = [onset, apex, diff] + [overlay(apex, maps[k]) for k in ("diag", "s", "w", "change")]
     row = np.hstack([_titled(t, title) for t, title in zip(tiles, TITLES)])
     if label:
         cv2.putText(row, label, (4, row.shape[0] - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 0), 1, cv2.LINE_AA)

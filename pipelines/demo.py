@@ -34,9 +34,9 @@ class DemoConfig:
     subjects: int = 5  # synthetic CASME II subjects = LOSO folds
     clips_per_subject: int = 10  # labelled micro-expressions per CASME II subject
     pretrain_subjects: int = 4  # synthetic CAS(ME)^3 subjects whose unlabelled videos are pretrained on
-    pretrain_steps: int = 200  # μ-BERT pretraining steps (tiny preset)
+    pretrain_steps: int = 150  # μ-BERT pretraining steps (tiny preset)
     pretrain_lr: float = 5e-4  # peak lr of the short pretraining (higher than the paper's 1e-4 for 100 epochs)
-    finetune_steps: int = 80  # fine-tuning steps per LOSO fold
+    finetune_steps: int = 50  # fine-tuning steps per LOSO fold
     batch_size: int = 16  # pairs per step, pretraining and fine-tuning
     baseline: bool = True  # also run LOSO from scratch, to show what pretraining adds
     workers: int = 2  # Ray workers of the ingest (0 = serial)

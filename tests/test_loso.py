@@ -126,7 +126,7 @@ def test_folds_run_as_ray_tasks(labeled, tmp_path):
 
 
 def test_maps_of_two_raw_frames(labeled, tmp_path, face_model):
-    """`mer-eval maps` on two raw frames of a clip: aligned with one transform, six tiles per row."""
+    """`mer-eval maps` on two raw frames of a clip: aligned with one transform, seven tiles per row."""
     from mer_data.synth import generate as synth
     from mubert import checkpoint
     from mubert.model import MuBERT, tiny
@@ -145,7 +145,7 @@ def test_maps_of_two_raw_frames(labeled, tmp_path, face_model):
     import cv2
 
     image = cv2.imread(str(tmp_path / "map.png"))
-    assert image.shape[1] == 6 * image.shape[0]  # one row of six square 224 px tiles
+    assert image.shape[1] == 7 * image.shape[0]  # one row of seven square 224 px tiles
     bad = CliRunner().invoke(cli.eval_app, ["maps", "--init", str(ckpt), "--onset", str(tmp_path / "none.jpg"),
                                             "--apex", str(tmp_path / "none.jpg"), "--out", str(tmp_path / "x.png")])
     assert bad.exit_code == 2 and "none.jpg" in bad.output
