@@ -149,3 +149,24 @@ def test_maps_of_two_raw_frames(labeled, tmp_path, face_model):
     bad = CliRunner().invoke(cli.eval_app, ["maps", "--init", str(ckpt), "--onset", str(tmp_path / "none.jpg"),
                                             "--apex", str(tmp_path / "none.jpg"), "--out", str(tmp_path / "x.png")])
     assert bad.exit_code == 2 and "none.jpg" in bad.output
+
+
+def test_aggregate_pools_folds_and_reports_per_dataset():
+    """Pooled metrics come from all folds' predictions at once; a composite also gets per-dataset scores."""
+    from pipelines.loso import aggregate
+
+    rows = [{"sample_id": f"{d}/{s}/c{i}", "subject": f"{d}/{s}", "dataset": d, "fold": f"{d}/{s}", "label_id": i % 3}
+            for d, s in (("casme2", "sub01"), ("samm", "006")) for i in range(3)]
+    preds = {"casme2/sub01": [0, 1, 2], "samm/006": [0, 0, 0]}  # casme2 all right; samm always "negative"
+    records = [{"fold": f, "predictions": [{"sample_id": r["sample_id"], "label_id": r["label_id"], "pred": p}
+                                           for r, p in zip([r for r in rows if r["fold"] == f], preds[f])]}
+               for f in preds]
+    cfg = LosoConfig(manifest="m.parquet", shards="s", out="o")
+    res = aggregate(records, rows, ["negative", "positive", "surprise"], {"protocol": "loso", "dataset": "megc2019"},
+                    cfg, [])
+    assert res["per_dataset"]["casme2"]["uf1"] == 1.0
+    assert res["per_dataset"]["samm"]["uar"] == pytest.approx(1 / 3)
+    # pooled: one confusion matrix over the 6 predictions of both folds, not an average of per-fold scores
+    assert res["confusion"] == [[2, 0, 0], [1, 1, 0], [1, 0, 1]]
+    assert res["uar"] == pytest.approx((1 + 0.5 + 0.5) / 3)
+    assert res["fold_mean"]["uar_mean"] == pytest.approx((1 + 1 / 3) / 2)
