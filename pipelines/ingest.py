@@ -7,6 +7,7 @@ are removed, and an existing output directory written with a different config is
 from __future__ import annotations
 
 import json
+import logging
 import platform
 import time
 from collections import Counter
@@ -195,10 +196,9 @@ def _run_ray(todo: list[ShardPlan], opts: WorkerOptions, cfg: IngestConfig, bar:
 
     started = not ray.is_initialized()
     if started:
-        if cfg.ray_address:
-            ray.init(address=cfg.ray_address, include_dashboard=False, log_to_driver=False)
-        else:
-            ray.init(num_cpus=max(cfg.workers, 1), include_dashboard=False, log_to_driver=False)
+        address = cfg.ray_address or None
+        ray.init(address=address, num_cpus=None if address else max(cfg.workers, 1), include_dashboard=False,
+                 log_to_driver=False, logging_level=logging.ERROR)  # Ray's start-up chatter would break the tqdm bar
     try:
         task = ray.remote(num_cpus=1, max_retries=cfg.max_retries, retry_exceptions=True)(run_shard)
         queue, pending = list(reversed(todo)), []

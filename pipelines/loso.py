@@ -8,6 +8,7 @@ GPU each where GPUs exist), or one after another in this process with `workers =
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -126,8 +127,8 @@ def _dispatch(todo: dict, frames: dict, n_classes: int, cfg: LosoConfig, out: Pa
     import ray  # only the parallel mode needs Ray
 
     if not ray.is_initialized():
-        ray.init(address=cfg.ray_address, num_cpus=None if cfg.ray_address else cfg.workers,
-                 include_dashboard=False, log_to_driver=False)
+        ray.init(address=cfg.ray_address, num_cpus=None if cfg.ray_address else cfg.workers, include_dashboard=False,
+                 log_to_driver=False, logging_level=logging.ERROR)  # Ray's start-up chatter would break the output
     gpus = 1 if torch.cuda.is_available() and cfg.device != "cpu" else 0
     task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=2)(run_fold)
     frames_ref = ray.put(frames)
