@@ -8,7 +8,6 @@ the training side only. The input is (onset, apex) as (I_t, I_{t+δ}); the featu
 
 from __future__ import annotations
 
-import math
 import random
 from dataclasses import asdict, dataclass
 
@@ -21,6 +20,7 @@ from mer_data import MerDataError
 from mubert.data import to_device
 from mubert.metrics import evaluate
 from mubert.model import PRESETS, MuBERT, MuBERTConfig
+from mubert.train import warmup_cosine
 
 
 FEATURES = ("dma", "dma_delta", "delta")
@@ -110,14 +110,6 @@ def build_backbone(init: dict | None, preset: str) -> MuBERT:
     return model
 
 
-def lr_at(step: int, cfg: FinetuneConfig) -> float:
-    """Multiplier of the peak lr at `step`: linear warmup, then cosine to 0 at `cfg.steps`."""
-    if step < cfg.warmup:
-        return (step + 1) / cfg.warmup
-    progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
-    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-
 def check_no_leak(train_subjects: set[str], test_subjects: set[str], fold: str) -> None:
     """The guard of the protocol: no subject may be on both sides of a fold."""
     shared = sorted(train_subjects & test_subjects)
@@ -180,7 +172,7 @@ def train_fold(fold: str, train: list[dict], test: list[dict], frames: dict, n_c
     for step in range(cfg.steps):
         model.train()
         for g, peak in zip(opt.param_groups, peaks):
-            g["lr"] = peak * lr_at(step, cfg)
+            g["lr"] = peak * warmup_cosine(step, cfg.steps, cfg.warmup)
         batch = [fit[i] for i in rng.integers(0, len(fit), size=cfg.batch_size)]
         onset, apex = (to_device(x, device, size) for x in stack(batch, frames))
         if cfg.flip:

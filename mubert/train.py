@@ -136,13 +136,17 @@ def make_plan(cfg: TrainConfig, pairs: int, world_size: int) -> Plan:
     return Plan(total, steps_per_epoch, math.ceil(steps_per_epoch / max(1, cfg.workers)))
 
 
-def lr_at(step: int, total: int, peak: float, warmup: float) -> float:
-    """Learning rate for the optimizer step with 0-based index `step`: linear warmup, then cosine decay to 0."""
-    warm = int(warmup * total)
+def warmup_cosine(step: int, total: int, warm: int) -> float:
+    """Multiplier of the peak lr at 0-based `step` of `total`: linear warmup over `warm` steps, then cosine decay to 0."""
     if step < warm:
-        return peak * (step + 1) / warm
+        return (step + 1) / warm
     progress = (step - warm) / max(1, total - warm)
-    return 0.5 * peak * (1.0 + math.cos(math.pi * progress))
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def lr_at(step: int, total: int, peak: float, warmup: float) -> float:
+    """Learning rate for the optimizer step with 0-based index `step`; `warmup` is a fraction of `total`."""
+    return peak * warmup_cosine(step, total, int(warmup * total))
 
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.device) -> torch.optim.AdamW:

@@ -126,20 +126,25 @@ def _dispatch(todo: dict, frames: dict, n_classes: int, cfg: LosoConfig, out: Pa
         return
     import ray  # only the parallel mode needs Ray
 
-    if not ray.is_initialized():
+    started = not ray.is_initialized()
+    if started:
         ray.init(address=cfg.ray_address, num_cpus=None if cfg.ray_address else cfg.workers, include_dashboard=False,
                  log_to_driver=False, logging_level=logging.ERROR)  # Ray's start-up chatter would break the output
-    gpus = 1 if torch.cuda.is_available() and cfg.device != "cpu" else 0
-    task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=2)(run_fold)
-    frames_ref = ray.put(frames)
-    threads = max(1, (os.cpu_count() or 1) // max(1, cfg.workers))
-    pending = {task.remote(f, tr, te, frames_ref, n_classes, cfg, out, threads): f for f, (tr, te) in todo.items()}
-    while pending:
-        done, _ = ray.wait(list(pending), num_returns=1)
-        ray.get(done[0])
-        fold = pending.pop(done[0])
-        if progress:
-            progress(fold)
+    try:
+        gpus = 1 if torch.cuda.is_available() and cfg.device != "cpu" else 0
+        task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=2)(run_fold)
+        frames_ref = ray.put(frames)
+        threads = max(1, (os.cpu_count() or 1) // max(1, cfg.workers))
+        pending = {task.remote(f, tr, te, frames_ref, n_classes, cfg, out, threads): f for f, (tr, te) in todo.items()}
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            ray.get(done[0])
+            fold = pending.pop(done[0])
+            if progress:
+                progress(fold)
+    finally:
+        if started:  # a Ray instance this call started is stopped with it; a caller's own is left running
+            ray.shutdown()
 
 
 def aggregate(records: list[dict], rows: list[dict], classes: list[str], meta: dict, cfg: LosoConfig,

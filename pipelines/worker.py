@@ -72,11 +72,6 @@ def encode_native(image: np.ndarray, image_format: str, quality: int) -> bytes:
     return buf.tobytes()
 
 
-def encode(rgb: np.ndarray, image_format: str, quality: int) -> bytes:
-    """RGB uint8 → JPEG or PNG bytes, as `encode_native` writes them."""
-    return encode_native(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), image_format, quality)
-
-
 def clip_matrix(reader: ClipReader, candidates: list[int], opts: WorkerOptions,
                 decoded: dict[int, np.ndarray]) -> tuple[np.ndarray | None, str]:
     """The clip's one alignment matrix from the first candidate frame with a face (lazily decoded); None + reason if none.
