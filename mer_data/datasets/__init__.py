@@ -2,7 +2,8 @@
 
 Each adapter module provides `iter_samples(root, annotations=None, **options) -> Iterator[Sample]` (every annotated
 micro-expression, bad rows kept with a status), `iter_clips(root) -> Iterator[Clip]` (every frame sequence on disk, in
-sorted order), `annotation_file(root, annotations=None) -> Path | None` and `clip_for(sample) -> Clip`. The sheet and
+sorted order), `annotation_file(root, annotations=None) -> Path | None`, `clip_for(sample) -> Clip` and `FPS` (the
+capture rate of its frame folders, frames/s). The sheet and
 frame-folder search helpers live in `locate.py`; the sheet-driven adapters share `tabular.py`.
 """
 
@@ -18,7 +19,9 @@ from mer_data.records import Clip, Sample
 ADAPTERS: dict[str, ModuleType] = {"casme2": casme2, "samm": samm, "smic": smic, "casme3": casme3}
 COMPOSITES = ("megc2019",)  # built from several adapters by manifests/megc2019.py
 
-__all__ = ["ADAPTERS", "COMPOSITES", "adapter", "clip_for", "find_dirs", "find_sheet"]
+DEFAULT_FPS = 30.0  # frames/s assumed for a dataset whose adapter states no rate
+
+__all__ = ["ADAPTERS", "COMPOSITES", "DEFAULT_FPS", "adapter", "clip_for", "find_dirs", "find_sheet", "nominal_fps"]
 
 
 def adapter(name: str) -> ModuleType:
@@ -31,3 +34,9 @@ def adapter(name: str) -> ModuleType:
 def clip_for(sample: Sample) -> Clip:
     """The Clip holding a sample's frames, with the right kind, file pattern and first frame number."""
     return adapter(sample.dataset).clip_for(sample)
+
+
+def nominal_fps(dataset: str) -> float:
+    """The capture rate (frames/s) of a dataset's frame folders; DEFAULT_FPS for an unknown name."""
+    module = ADAPTERS.get(dataset)
+    return float(getattr(module, "FPS", DEFAULT_FPS)) if module is not None else DEFAULT_FPS

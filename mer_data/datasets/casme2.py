@@ -8,6 +8,8 @@ from pathlib import Path
 from mer_data.datasets import tabular
 from mer_data.records import Clip, Sample
 
+FPS = 200.0  # capture rate (frames/s) of the frame folders; a video's own rate takes precedence
+
 
 def subject_folder(subject: str) -> str:
     """'01' (or 1, from a sheet re-saved with numeric ids) → 'sub01'; an id already written 'sub01' is kept."""

@@ -12,6 +12,8 @@ from mer_data.datasets import tabular
 from mer_data.datasets.locate import VIDEO_EXTENSIONS, check_root, find_dirs
 from mer_data.records import Clip, Sample
 
+FPS = 30.0  # capture rate (frames/s) of the frame folders; a video's own rate takes precedence
+
 SPEC = tabular.SheetSpec(
     dataset="casme3",
     what="CAS(ME)^3 Part A ME sheet",

@@ -8,6 +8,8 @@ from pathlib import Path
 from mer_data.datasets import tabular
 from mer_data.records import Clip, Sample
 
+FPS = 200.0  # capture rate (frames/s) of the frame folders; a video's own rate takes precedence
+
 SPEC = tabular.SheetSpec(
     dataset="samm",
     what="SAMM coding sheet",

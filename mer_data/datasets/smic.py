@@ -18,6 +18,7 @@ from mer_data.frames import FrameError, frame_numbers, iter_frames
 from mer_data.records import STATUS_OK, Clip, Sample
 
 NAME = "smic"
+FPS = 100.0  # SMIC-HS capture rate (frames/s; VIS and NIR are 25); a video's own rate takes precedence
 RELEASE_DIRS = ("SMIC_all_raw", "SMIC_all_cropped", "SMIC")  # raw release first
 CAMERAS = ("HS", "VIS", "NIR")
 APEX_POLICIES = ("middle", "max_diff")
