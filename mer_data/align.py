@@ -1,8 +1,9 @@
-"""Face alignment: BlazeFace detection once per clip, one eye-based similarity transform, one warp per frame.
+"""Face alignment primitives: the BlazeFace detector, the eye-based similarity transform and the warp.
 
-Per-frame re-detection would jitter by more than a micro-expression moves, so a clip is aligned with a single 2×3 matrix
-computed from the eye keypoints of one frame (eyes level, fixed inter-ocular distance, face centred with a margin) and
-every frame is warped with it straight to the output size: one resampling, no intermediate crop.
+A matrix puts the eyes level at a fixed inter-ocular distance with the face centred and a margin, and a frame is warped
+with it straight to the output size: one resampling, no intermediate crop. Which matrix a frame gets comes from the
+face track (`mer_data/track.py`, `mer_data/pair_align.py`): per-frame detections jitter by more than a micro-expression
+moves, so matrices come from smoothed tracks and both frames of a pair share one.
 """
 
 from __future__ import annotations
@@ -126,6 +127,22 @@ class FaceDetector:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def find_face(detector: FaceDetector, rgb: np.ndarray) -> Face | None:
+    """The subject's face in an RGB frame: the largest face above the detector's fallback confidence, refined in a
+    crop; None when there is none or when its eyes lie outside the frame (a face leaving the picture is not tracked).
+
+    The largest, not the most confident: the subject is the face nearest the camera; another person shows up as a
+    jump in the track, which the track cuts (see mer_data/track.py)."""
+    faces = detector(rgb)
+    if not faces:
+        return None
+    face = detector.refine(rgb, max(faces, key=lambda f: f.bbox[2] * f.bbox[3]))
+    h, w = rgb.shape[:2]
+    if not all(0 <= x < w and 0 <= y < h for x, y in (face.right_eye, face.left_eye)):
+        return None
+    return face
 
 
 def locate_face(detector: FaceDetector, frames: Iterable[np.ndarray]) -> Face | None:

@@ -43,11 +43,37 @@ def frame_files(clip: Clip) -> dict[int, str]:
 
 def video_length(path: str) -> int:
     """Number of frames OpenCV reports for a video (0 when it cannot be opened)."""
+    return video_info(path)[0]
+
+
+def video_info(path: str) -> tuple[int, float]:
+    """(frame count, frames per second) that OpenCV reports for a video; (0, 0.0) when it cannot be opened."""
     cap = cv2.VideoCapture(path)
     try:
-        return int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
+        if not cap.isOpened():
+            return 0, 0.0
+        return int(cap.get(cv2.CAP_PROP_FRAME_COUNT)), float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
     finally:
         cap.release()
+
+
+def frame_span(clip: Clip) -> tuple[int, int, int]:
+    """(first, last, count) of a folder clip's frame numbers, scanning the names without keeping them; (0, -1, 0)
+    for an empty or unreadable folder."""
+    rx = _compiled(clip.pattern)
+    first, last, count = None, None, 0
+    try:
+        with os.scandir(clip.source) as entries:
+            for entry in entries:
+                if not entry.name.lower().endswith(IMAGE_EXTENSIONS):
+                    continue
+                m = rx.fullmatch(entry.name)
+                if m:
+                    n = int(m.group(1))
+                    first, last, count = n if first is None else min(first, n), n if last is None else max(last, n), count + 1
+    except OSError:
+        return 0, -1, 0
+    return (first, last, count) if count else (0, -1, 0)
 
 
 def frame_numbers(clip: Clip) -> list[int]:
@@ -131,6 +157,11 @@ class ClipReader:
         else:
             yield from self._video_frames(wanted)
 
+    @property
+    def position(self) -> int:
+        """Video: number of the frame the next read returns (folders: the clip's first number, unused)."""
+        return self._position
+
     def _folder_frames(self, wanted: list[int]) -> Iterator[tuple[int, np.ndarray | FrameError]]:
         if self._files is None:
             self._files = frame_files(self.clip)
@@ -193,6 +224,50 @@ class ClipReader:
             self._cap = None
 
     def __enter__(self) -> ClipReader:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class FrameWindow:
+    """One clip's frames by number, each decoded once while it may still be needed; use as a context manager.
+
+    `get(n)` returns the native frame (as `read_image(..., native=True)`) or its FrameError and keeps it until
+    `release(below)` drops the frames numbered below `below`. A video is read forward: a frame up to SEEK_AHEAD ahead
+    is reached by decoding (and keeping) the frames before it, since the track and the pairs will ask for them; a frame
+    further ahead is sought. `decoded` counts decodes, so a frame asked for again after its release shows up twice.
+    """
+
+    def __init__(self, clip: Clip):
+        self.clip = clip
+        self.decoded = 0
+        self._reader = ClipReader(clip, native=True)
+        self._held: dict[int, np.ndarray | FrameError] = {}
+
+    def get(self, n: int) -> np.ndarray | FrameError:
+        if n not in self._held:
+            position = self._reader.position
+            ahead = self.clip.kind == "video" and position <= n <= position + ClipReader.SEEK_AHEAD
+            for number, image in self._reader.frames(range(position, n + 1) if ahead else [n]):
+                self._held[number] = image
+                self.decoded += 1
+        return self._held[n]
+
+    def release(self, below: int) -> None:
+        for n in [n for n in self._held if n < below]:
+            del self._held[n]
+
+    @property
+    def held(self) -> int:
+        """Frames held now (for memory checks)."""
+        return len(self._held)
+
+    def close(self) -> None:
+        self._held.clear()
+        self._reader.close()
+
+    def __enter__(self) -> FrameWindow:
         return self
 
     def __exit__(self, *exc) -> None:

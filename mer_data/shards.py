@@ -137,10 +137,15 @@ def read_rows(path: Path) -> list[dict]:
     return pq.read_table(path).to_pylist()
 
 
-def shard_stats(index: int, rows: list[dict], frames_encoded: int, tar: Path | TarShardWriter) -> dict:
+STAT_COUNTS = ("decoded", "detections", "encodes", "frames_encoded", "anchors_tracked", "anchors_lost")
+
+
+def shard_stats(index: int, rows: list[dict], counts: dict, tar: Path | TarShardWriter) -> dict:
     """The content of `_stats.json`: counts only (no timings), so it is identical for any number of workers.
 
-    `tar` is the finished tar's path, or the writer that wrote it (which already knows its size and sha256).
+    `counts` holds the task's work (STAT_COUNTS: frames decoded, face detections run, frame encodes, distinct frames
+    encoded, anchor frames with and without a face track); `tar` is the finished tar's path, or the writer that wrote
+    it (which already knows its size and sha256).
     """
     failures = Counter(r["status"] for r in rows if r["status"] != STATUS_OK)
     written = sum(r["status"] == STATUS_OK for r in rows)
@@ -149,7 +154,7 @@ def shard_stats(index: int, rows: list[dict], frames_encoded: int, tar: Path | T
     else:
         size, digest = Path(tar).stat().st_size, sha256_file(Path(tar))
     return {"shard": index, "rows": len(rows), "written": written, "failures": sum(failures.values()),
-            "failures_by_reason": dict(sorted(failures.items())), "frames_encoded": frames_encoded,
+            "failures_by_reason": dict(sorted(failures.items())), **{k: int(counts.get(k, 0)) for k in STAT_COUNTS},
             "tar_bytes": size, "tar_sha256": digest}
 
 

@@ -1,7 +1,10 @@
-"""The ingest pipeline: clips → planned pair rows → shard tasks (in-process or on Ray) → ingest.json and a summary.
+"""The ingest pipeline: clips → shard specs (listed lazily) → shard tasks (in-process or on Ray) → ingest.json.
 
-This is the only module that imports `ray`. Resume: shards whose `_stats.json` exists are skipped, stray `.tmp` files
-are removed, and an existing output directory written with a different config is refused unless `overwrite`.
+This is the only module that imports `ray`. The driver lists clips one at a time while tasks run, keeps at most
+`IN_FLIGHT × workers` tasks queued (backpressure), and folds each finished shard's stats into running totals, so its
+memory does not grow with the number of pairs or shards. Resume: shards whose `_stats.json` exists are skipped, stray
+`.tmp` files are removed, and an existing output directory written with a different config is refused unless
+`overwrite`.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import logging
 import platform
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -19,11 +23,13 @@ from tqdm import tqdm
 from mer_data import MerDataError, __version__
 from mer_data.facemodel import resolve_model, sha256_file
 from mer_data.records import Clip, Sample
-from mer_data.shards import finished_shards, write_json
-from pipelines.plan import PairOptions, ShardPlan, cut_shards, plan_labeled, plan_unlabeled
+from mer_data.shards import STAT_COUNTS, finished_shards, shard_paths, write_json
+from mer_data.track import TrackConfig
+from pipelines.plan import PairOptions, ShardSpec, layout_labeled, layout_unlabeled
 from pipelines.worker import WorkerOptions, close_detectors, run_shard
 
 RUN_ONLY = ("workers", "ray_address", "max_retries", "max_failure_rate", "overwrite", "face_model")  # no effect on bytes
+IN_FLIGHT = 2  # shard tasks queued per worker: keeps workers busy while the driver lists the next clips
 
 
 @dataclass(frozen=True)
@@ -42,8 +48,11 @@ class IngestConfig:
     size: int = 224  # output side in pixels
     face_detector: str = "mediapipe"  # "mediapipe" (align on the eyes) or "none" (resize pre-cropped frames)
     face_model: str = ""  # .tflite path ("" → $MER_DATA_FACE_MODEL or the user cache)
-    min_confidence: float = 0.5  # detection score accepted at once
-    fallback_confidence: float = 0.3  # lower score accepted when no candidate frame reaches min_confidence
+    min_confidence: float = 0.5  # detection score accepted on its own
+    fallback_confidence: float = 0.3  # lower score accepted next to a confident, consistent detection
+    detect_hz: float = 4.0  # scheduled face detections per second of video (more where the face moves)
+    smooth_s: float = 0.5  # radius of the eye-track smoothing window, seconds
+    tolerance_px: float = 1.0  # frames share one matrix while their eyes stay this close to the template (224 px)
     image_format: str = "jpg"  # "jpg" or "png" (lossless)
     quality: int = 95  # JPEG quality
     shard_size: int = 1000  # rows (pairs, failures included) per shard
@@ -63,15 +72,27 @@ class IngestConfig:
                   (self.image_format in ("jpg", "png"), f"--format {self.image_format}: expected jpg or png"),
                   (1 <= self.quality <= 100, f"--quality {self.quality}: expected 1..100"),
                   (self.shard_size >= 1, "--shard-size must be >= 1"), (self.workers >= 0, "--workers must be >= 0"),
+                  (0 < self.fallback_confidence <= self.min_confidence < 1,
+                   f"--min-confidence {self.min_confidence}: expected {self.fallback_confidence}..1"),
+                  (0.1 <= self.detect_hz <= 240, f"--detect-hz {self.detect_hz}: expected 0.1..240"),
+                  (self.smooth_s > 0, "--smooth-s must be > 0"), (self.tolerance_px > 0, "--tolerance-px must be > 0"),
                   (0.0 <= self.max_failure_rate <= 1.0, "--max-failure-rate must be within 0..1")]
         for ok, message in checks:
             if not ok:
                 raise MerDataError(message)
 
+    def track(self) -> TrackConfig:
+        """The face-tracking settings of this ingest."""
+        return TrackConfig(size=self.size, detect_hz=self.detect_hz, min_confidence=self.min_confidence,
+                           fallback_confidence=self.fallback_confidence, smooth_s=self.smooth_s,
+                           tolerance_px=self.tolerance_px)
+
     def resolved(self, model_sha256: str) -> dict:
         """The fields that determine the output bytes, with the face model identified by its sha256."""
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in RUN_ONLY}
         out.update(delta=list(self.delta), exclude_subjects=list(self.exclude_subjects), face_model_sha256=model_sha256)
+        if self.face_detector == "mediapipe":  # every tracking constant, defaults included, decides the bytes
+            out["track"] = {f.name: getattr(self.track(), f.name) for f in fields(TrackConfig)}
         return out
 
 
@@ -90,16 +111,15 @@ def load_inputs(cfg: IngestConfig) -> tuple[list[Clip], list[Sample]]:
     return clips, samples
 
 
-def plan(cfg: IngestConfig, clips: list[Clip], samples: list[Sample]) -> tuple[list[ShardPlan], int]:
-    """Shard plans after the leakage guard; also returns how many clips it excluded."""
+def layout(cfg: IngestConfig, clips: list[Clip], samples: list[Sample]) -> tuple[Iterator[ShardSpec], int]:
+    """The shard specs (a lazy iterator: clips are listed as it advances) and the number of clips to finish."""
     excluded = set(cfg.exclude_subjects)
     kept = [c for c in clips if c.subject not in excluded]
     if cfg.labeled:
-        rows, by_key, cand = plan_labeled(kept, [s for s in samples if s.subject not in excluded])
-    else:
-        opts = PairOptions(cfg.delta, cfg.pairs_per_frame, cfg.stride, cfg.seed)
-        rows, by_key, cand = plan_unlabeled(kept, opts)
-    return cut_shards(rows, by_key, cand, cfg.shard_size), len(clips) - len(kept)
+        chosen = [s for s in samples if s.subject not in excluded]
+        return layout_labeled(kept, chosen, cfg.shard_size), len({f"{s.subject}/{s.clip}" for s in chosen})
+    opts = PairOptions(cfg.delta, cfg.pairs_per_frame, cfg.stride, cfg.seed)
+    return layout_unlabeled(kept, opts, cfg.shard_size), len(kept)
 
 
 def prepare_out(cfg: IngestConfig, resolved: dict) -> list[int]:
@@ -134,6 +154,31 @@ def _versions() -> dict:
             "opencv": cv2.__version__, "mediapipe": mediapipe.__version__, "pyarrow": pyarrow.__version__}
 
 
+class Tally:
+    """Running totals over finished shards (run now or earlier), plus this run's timing: constant memory."""
+
+    def __init__(self, out: Path):
+        self.out, self.t0 = out, time.perf_counter()
+        self.shards = self.shards_run = self.rows = self.written = 0
+        self.failures: Counter = Counter()
+        self.counts: Counter = Counter()
+        self.encoded_now, self.first_shard_s = 0, None
+
+    def add(self, stats: dict, ran: bool) -> None:
+        self.shards += 1
+        self.rows, self.written = self.rows + stats["rows"], self.written + stats["written"]
+        self.failures.update(stats["failures_by_reason"])
+        self.counts.update({k: stats.get(k, 0) for k in STAT_COUNTS})
+        if ran:
+            self.shards_run += 1
+            self.encoded_now += stats["frames_encoded"]
+            if self.first_shard_s is None:
+                self.first_shard_s = round(time.perf_counter() - self.t0, 3)
+
+    def add_finished(self, index: int) -> None:
+        self.add(json.loads(shard_paths(self.out, index)["stats"].read_text()), ran=False)
+
+
 def run_ingest(cfg: IngestConfig, clips: list[Clip] | None = None, samples: list[Sample] | None = None) -> dict:
     """Run the ingest described by `cfg` and return its summary (also stored in DIR/ingest.json).
 
@@ -148,47 +193,53 @@ def run_ingest(cfg: IngestConfig, clips: list[Clip] | None = None, samples: list
         clips, samples = load_inputs(cfg)
     resolved = cfg.resolved(model_sha)
     done = set(prepare_out(cfg, resolved))
-    plans, n_excluded = plan(cfg, clips, samples or [])
-    todo = [p for p in plans if p.index not in done]
+    specs, n_clips = layout(cfg, clips, samples or [])
     info = {"config": resolved, "status": "running", "face_model": {"path": model_path, "sha256": model_sha},
             "run": {k: getattr(cfg, k) for k in RUN_ONLY if k != "face_model"}, "versions": _versions(),
-            "exclude_subjects": list(cfg.exclude_subjects), "excluded_clips": n_excluded}
+            "exclude_subjects": list(cfg.exclude_subjects),
+            "excluded_clips": sum(c.subject in set(cfg.exclude_subjects) for c in clips)}
     write_json(Path(cfg.out) / "ingest.json", info)
-    opts = WorkerOptions(out=str(cfg.out), size=cfg.size, image_format=cfg.image_format, quality=cfg.quality,
-                         face_detector=cfg.face_detector, face_model=model_path, min_confidence=cfg.min_confidence,
-                         fallback_confidence=cfg.fallback_confidence)
+    opts = WorkerOptions(out=str(cfg.out), pairs=PairOptions(cfg.delta, cfg.pairs_per_frame, cfg.stride, cfg.seed),
+                         labeled=cfg.labeled, size=cfg.size, image_format=cfg.image_format, quality=cfg.quality,
+                         face_detector=cfg.face_detector, face_model=model_path, track=cfg.track())
     t_plan = time.perf_counter()
-    bar = tqdm(total=sum(p.clips_finished for p in todo), unit="clip", desc=f"ingest {cfg.dataset}", leave=False)
-    results = _run_serial(todo, opts, bar) if cfg.workers == 0 else _run_ray(todo, opts, cfg, bar)
+    tally = Tally(Path(cfg.out))
+    bar = tqdm(total=n_clips, unit="clip", desc=f"ingest {cfg.dataset}", leave=False)
+    run = _run_serial if cfg.workers == 0 else _run_ray
+    run(specs, done, opts, cfg, bar, tally)
     bar.close()
     t_end = time.perf_counter()
-    summary = summarize(cfg, plans, results, t_end - t_plan)
+    summary = summarize(cfg, tally, t_end - t_plan)
     info.update(status="complete", totals=summary,
-                timings={"plan_s": round(t_plan - t_start, 3), "run_s": round(t_end - t_plan, 3),
-                         "total_s": round(t_end - t_start, 3), "frames_per_s": summary["frames_per_s"]})
+                timings={"setup_s": round(t_plan - t_start, 3), "run_s": round(t_end - t_plan, 3),
+                         "total_s": round(t_end - t_start, 3), "first_shard_s": tally.first_shard_s,
+                         "frames_per_s": summary["frames_per_s"]})
     write_json(Path(cfg.out) / "ingest.json", info)
     return summary
 
 
-def _progress(bar: tqdm, result: dict, frames: list[int], t0: float) -> None:
-    frames[0] += result["frames_encoded"]
-    bar.update(result["clips_finished"])
-    bar.set_postfix(frames_s=f"{frames[0] / max(time.perf_counter() - t0, 1e-9):.0f}")
+def _progress(bar: tqdm, spec: ShardSpec, tally: Tally) -> None:
+    bar.update(spec.clips_finished)
+    bar.set_postfix(frames_s=f"{tally.encoded_now / max(time.perf_counter() - tally.t0, 1e-9):.0f}")
 
 
-def _run_serial(todo: list[ShardPlan], opts: WorkerOptions, bar: tqdm) -> list[dict]:
-    results, frames, t0 = [], [0], time.perf_counter()
+def _run_serial(specs: Iterator[ShardSpec], done: set[int], opts: WorkerOptions, cfg: IngestConfig, bar: tqdm,
+                tally: Tally) -> None:
     try:
-        for shard in todo:
-            results.append(run_shard(shard, opts))
-            _progress(bar, results[-1], frames, t0)
+        for spec in specs:
+            if spec.index in done:
+                tally.add_finished(spec.index)
+            else:
+                tally.add(run_shard(spec, opts), ran=True)
+            _progress(bar, spec, tally)
     finally:
         close_detectors()  # mediapipe's own finalizer fails at interpreter exit, so close while threads still run
-    return results
 
 
-def _run_ray(todo: list[ShardPlan], opts: WorkerOptions, cfg: IngestConfig, bar: tqdm) -> list[dict]:
-    """One Ray task per shard, retried up to cfg.max_retries times; results arrive in completion order.
+def _run_ray(specs: Iterator[ShardSpec], done: set[int], opts: WorkerOptions, cfg: IngestConfig, bar: tqdm,
+             tally: Tally) -> None:
+    """One Ray task per shard, retried up to cfg.max_retries times, at most IN_FLIGHT × workers queued at a time;
+    results arrive in completion order (the bytes do not depend on it).
 
     Joins a running Ray session (or `cfg.ray_address`) when there is one, else starts a local one with `workers` CPUs.
     """
@@ -201,38 +252,52 @@ def _run_ray(todo: list[ShardPlan], opts: WorkerOptions, cfg: IngestConfig, bar:
                  log_to_driver=False, logging_level=logging.ERROR)  # Ray's start-up chatter would break the tqdm bar
     try:
         task = ray.remote(num_cpus=1, max_retries=cfg.max_retries, retry_exceptions=True)(run_shard)
-        queue, pending = list(reversed(todo)), []
-        results, frames, t0 = [], [0], time.perf_counter()
-        while queue or pending:
-            while queue and len(pending) < max(cfg.workers, 1):  # at most --workers shards in flight, on any cluster
-                pending.append(task.remote(queue.pop(), opts))
-            ready, pending = ray.wait(pending, num_returns=1)
-            results.append(ray.get(ready[0]))
-            _progress(bar, results[-1], frames, t0)
-        return results
+        pending: dict = {}  # task ref → its spec, only while in flight
+        limit = IN_FLIGHT * max(cfg.workers, 1)
+        for spec in specs:
+            if spec.index in done:
+                tally.add_finished(spec.index)
+                _progress(bar, spec, tally)
+                continue
+            pending[task.remote(spec, opts)] = spec
+            while len(pending) >= limit:
+                _collect(ray, pending, bar, tally, cfg)
+        while pending:
+            _collect(ray, pending, bar, tally, cfg)
     finally:
         if started:
             ray.shutdown()
 
 
-def summarize(cfg: IngestConfig, plans: list[ShardPlan], results: list[dict], seconds: float) -> dict:
-    """Totals over every shard of the plan (this run's and, on resume, the earlier ones' stats files)."""
-    rows = written = frames = 0
-    failures: Counter = Counter()
-    for shard in plans:
-        stats = json.loads((Path(cfg.out) / f"{shard.index:06d}_stats.json").read_text())
-        rows, written, frames = rows + stats["rows"], written + stats["written"], frames + stats["frames_encoded"]
-        failures.update(stats["failures_by_reason"])
-    now = sum(r["frames_encoded"] for r in results)
+def _collect(ray, pending: dict, bar: tqdm, tally: Tally, cfg: IngestConfig) -> None:
+    """Wait for one task to finish and fold its stats in; a task that failed every retry is a one-line error."""
+    ready, _ = ray.wait(list(pending), num_returns=1)
+    spec = pending.pop(ready[0])
+    try:
+        tally.add(ray.get(ready[0]), ran=True)
+    except ray.exceptions.RayError as exc:
+        cause = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise MerDataError(f"shard {spec.index:06d} failed after {cfg.max_retries} retries: {cause}") from None
+    _progress(bar, spec, tally)
+
+
+def summarize(cfg: IngestConfig, tally: Tally, seconds: float) -> dict:
+    """Totals over every shard (this run's and, on resume, the earlier ones'), with the tracking counts."""
+    rows, written, failures, counts = tally.rows, tally.written, tally.failures, tally.counts
     rate = sum(failures.values()) / rows if rows else 1.0
     ok = written > 0 and rate <= cfg.max_failure_rate
     message = ("ok" if ok else "nothing was written" if written == 0
                else f"failure rate {rate:.2f} exceeds --max-failure-rate {cfg.max_failure_rate}")
-    return {"out": str(cfg.out), "shards": len(plans), "shards_run": len(results), "shards_skipped": len(plans) - len(results),
-            "rows": rows, "written": written, "failures": sum(failures.values()),
-            "failures_by_reason": dict(sorted(failures.items())), "failure_rate": round(rate, 4),
-            "frames_encoded": frames, "frames_per_s": round(now / seconds, 1) if seconds > 0 and now else 0.0,
-            "ok": ok, "message": message}
+    anchors = counts["anchors_tracked"] + counts["anchors_lost"]
+    return {"out": str(cfg.out), "shards": tally.shards, "shards_run": tally.shards_run,
+            "shards_skipped": tally.shards - tally.shards_run, "rows": rows, "written": written,
+            "failures": sum(failures.values()), "failures_by_reason": dict(sorted(failures.items())),
+            "failure_rate": round(rate, 4), **{k: counts[k] for k in STAT_COUNTS},
+            "encodes_per_frame": round(counts["encodes"] / counts["frames_encoded"], 4) if counts["frames_encoded"] else 0.0,
+            "detections_per_frame": round(counts["detections"] / counts["decoded"], 4) if counts["decoded"] else 0.0,
+            "tracked_fraction": round(counts["anchors_tracked"] / anchors, 4) if anchors else 0.0,
+            "frames_per_s": round(tally.encoded_now / seconds, 1) if seconds > 0 and tally.encoded_now else 0.0,
+            "first_shard_s": tally.first_shard_s, "ok": ok, "message": message}
 
 
 def format_summary(summary: dict) -> str:
@@ -240,6 +305,8 @@ def format_summary(summary: dict) -> str:
     lines = [f"{summary['written']} pairs in {summary['shards']} shards under {summary['out']} "
              f"({summary['shards_skipped']} already done), {summary['frames_encoded']} frames, "
              f"{summary['frames_per_s']} frames/s",
+             f"face track: {summary['anchors_tracked']} anchor frames tracked, {summary['anchors_lost']} lost; "
+             f"{summary['detections_per_frame']} detections and {summary['encodes_per_frame']} encodes per frame",
              f"failures: {summary['failures']} of {summary['rows']} rows ({summary['failure_rate']:.1%})"]
     lines += [f"  {reason}: {n}" for reason, n in summary["failures_by_reason"].items()]
     if not summary["ok"]:

@@ -1,21 +1,26 @@
-"""Ingest planning: the global row sequence from the sorted clip (or sample) list, cut into shards of fixed size.
+"""Ingest layout: clips listed one at a time, in key order, give a fixed sequence of rows cut into shards of
+`shard_size` rows; a shard is described by a few clip segments (a clip and a range of its pair numbers), and the task
+that writes it makes the rows itself.
 
-Everything here runs in the driver before any worker starts and depends only on the files on disk and the config, so
-shard contents do not depend on the number of workers or on scheduling order.
+The driver holds the sorted clip list and one clip's listing at a time: its memory grows with the number of clips, not
+with the number of pairs, and the first shards are handed out while later clips are still being listed. The layout
+depends only on the files on disk and the config, so shard contents do not depend on the number of workers, on
+scheduling order or on resume.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from mer_data import MerDataError
-from mer_data.frames import frame_numbers
-from mer_data.pairs import plan_pairs, sample_key
+from mer_data.datasets import nominal_fps
+from mer_data.frames import frame_span, video_info
+from mer_data.pairs import anchor_count, pairs_in, sample_key
 from mer_data.records import STATUS_OK, Clip, Sample
 
-DETECT_TRIES = 4  # detection candidates per clip: the first frame, then frames at 1/4, 1/2 and 3/4 of the clip
+MAX_FPS = 1000.0  # a video claiming more frames per second than this has a broken header: the nominal rate is used
 
 
 @dataclass(frozen=True)
@@ -25,18 +30,66 @@ class PairOptions:
     delta: tuple[int, int] = (5, 11)  # inclusive range of δ in frames
     pairs_per_frame: int = 1  # δ draws per anchor frame
     stride: int = 1  # anchor every stride-th frame
-    seed: int = 0  # base seed; each clip draws from sha256(seed, clip key)
+    seed: int = 0  # base seed; each clip draws from (seed, clip key)
 
 
-@dataclass
-class ShardPlan:
-    """One shard's work: its rows (ROW_SCHEMA dicts, in order) and the clips they refer to."""
+@dataclass(frozen=True)
+class ClipSpan:
+    """A listed clip: where its frame numbers run and at what rate, or why it yields no pair."""
+
+    clip: Clip
+    first: int = 0  # first frame number
+    last: int = -1  # last frame number (inclusive)
+    count: int = 0  # frames found (a folder may have gaps)
+    fps: float = 30.0  # frames per second: the video's own, else the dataset's capture rate
+    status: str = STATUS_OK  # a clip-level failure: no_frames, unreadable_video, clip_too_short, unreadable_folder
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class Segment:
+    """The rows of one clip in one shard: pair numbers lo..hi-1 (pretraining) or explicit `rows` (labeled)."""
+
+    span: ClipSpan
+    index: int  # global row index of the segment's first row
+    lo: int = 0
+    hi: int = 0
+    rows: tuple[dict, ...] = ()  # labeled mode: the samples' rows, without index and key
+    closes_clip: bool = True  # the clip's last row is in this segment (for the progress bar)
+
+    @property
+    def size(self) -> int:
+        return len(self.rows) if self.rows else self.hi - self.lo
+
+
+@dataclass(frozen=True)
+class ShardSpec:
+    """One shard's work: its index and its segments, in row order."""
 
     index: int
-    rows: list[dict]
-    clips: dict[str, Clip] = field(default_factory=dict)  # clip key → Clip
-    candidates: dict[str, list[int]] = field(default_factory=dict)  # clip key → frames to try face detection on
-    clips_finished: int = 0  # clips whose last row is in this shard (for the progress bar)
+    segments: tuple[Segment, ...]
+
+    @property
+    def clips_finished(self) -> int:
+        return sum(s.closes_clip for s in self.segments)
+
+
+def list_clip(clip: Clip) -> ClipSpan:
+    """Where the clip's frames run (folder names scanned, video header read) and at what rate; failures as a status."""
+    if clip.kind == "video":
+        length, fps = video_info(clip.source)
+        if length <= 0:
+            return ClipSpan(clip, status="unreadable_video", reason=f"cannot read any frame from video {clip.source}")
+        first, last, count = clip.first, clip.first + length - 1, length
+        fps = fps if 1.0 <= fps <= MAX_FPS else nominal_fps(clip.dataset)
+    else:
+        if not Path(clip.source).is_dir():
+            return ClipSpan(clip, status="unreadable_folder", reason=f"cannot list frame folder {clip.source}")
+        first, last, count = frame_span(clip)
+        fps = nominal_fps(clip.dataset)
+        if count == 0:
+            return ClipSpan(clip, status="no_frames", reason=f"no frame files in {clip.source}")
+    return ClipSpan(clip, first, last, count, fps)
 
 
 def _row(clip: Clip, **values) -> dict:
@@ -44,59 +97,6 @@ def _row(clip: Clip, **values) -> dict:
            "status": STATUS_OK, "reason": "", "sample_id": "", "emotion": ""}
     row.update(values)
     return row
-
-
-def detection_candidates(numbers: list[int]) -> list[int]:
-    """The frame numbers to try face detection on, in order: the first frame, then a few spread over the clip."""
-    picks = [numbers[len(numbers) * k // DETECT_TRIES] for k in range(DETECT_TRIES)] if numbers else []
-    return list(dict.fromkeys(picks))
-
-
-def _clip_failure(clip: Clip, numbers: list[int], lo: int) -> dict:
-    if not numbers and clip.kind == "video":
-        return _row(clip, status="unreadable_video", reason=f"cannot read any frame from video {clip.source}")
-    if not numbers:
-        return _row(clip, status="no_frames", reason=f"no frame files in {clip.source}")
-    return _row(clip, status="clip_too_short",
-                reason=f"{len(numbers)} frames ({numbers[0]}..{numbers[-1]}) leave no room for δ >= {lo}")
-
-
-def plan_unlabeled(clips: Iterable[Clip], opts: PairOptions) -> tuple[list[dict], dict[str, Clip], dict]:
-    """Rows for every pair of every clip (sorted by clip key), a clip-level failure row where a clip yields none.
-
-    Returns (rows, clips by key, detection candidates by key).
-    """
-    rows, by_key, candidates = [], {}, {}
-    for clip in sorted(clips, key=lambda c: c.key):
-        numbers = frame_numbers(clip)
-        by_key[clip.key], candidates[clip.key] = clip, detection_candidates(numbers)
-        pairs = plan_pairs(numbers, clip.key, delta=opts.delta, pairs_per_frame=opts.pairs_per_frame,
-                           stride=opts.stride, seed=opts.seed)
-        if not pairs:
-            rows.append(_clip_failure(clip, numbers, opts.delta[0]))
-        rows += [_row(clip, t0=p.t0, t1=p.t1, delta=p.delta) for p in pairs]
-    return rows, by_key, candidates
-
-
-def plan_labeled(clips: Iterable[Clip], samples: Iterable[Sample]) -> tuple[list[dict], dict[str, Clip], dict]:
-    """One row per annotated sample (sorted by clip key, onset, id): f0 = onset, f1 = apex; bad samples keep their status."""
-    by_key = {c.key: c for c in clips}
-    rows, used, candidates = [], {}, {}
-    order = sorted(samples, key=lambda s: (f"{s.subject}/{s.clip}", s.onset if s.onset is not None else -1,
-                                           s.sample_id))
-    for s in order:
-        clip = by_key.get(f"{s.subject}/{s.clip}") or Clip(s.dataset, s.subject, s.clip, s.source)
-        labels = {"sample_id": s.sample_id, "emotion": s.emotion, "onset": s.onset, "apex": s.apex, "offset": s.offset}
-        if s.status != STATUS_OK:
-            rows.append(_row(clip, status=s.status, reason=s.reason, **labels))
-            continue
-        if clip.key not in by_key:
-            rows.append(_row(clip, status="missing_clip", reason=f"no frames on disk for {clip.key}", **labels))
-            continue
-        if clip.key not in used:
-            used[clip.key], candidates[clip.key] = clip, detection_candidates(frame_numbers(clip))
-        rows.append(_row(clip, t0=s.onset, t1=s.apex, delta=s.apex - s.onset, **labels))
-    return rows, used, candidates
 
 
 def _key(index: int, row: dict) -> str:
@@ -108,22 +108,87 @@ def _key(index: int, row: dict) -> str:
     return sample_key(index, *parts)
 
 
-def cut_shards(rows: list[dict], clips: dict[str, Clip], candidates: dict, shard_size: int) -> list[ShardPlan]:
-    """Number the rows, give each its key, and cut the sequence into shards of `shard_size` rows."""
-    last_row_of = {}
+def segment_rows(seg: Segment, opts: PairOptions) -> list[dict]:
+    """The segment's rows, numbered and keyed: its pairs, its samples, or the clip's one failure row."""
+    span = seg.span
+    if seg.rows:
+        rows = [dict(r) for r in seg.rows]
+        for row in rows:  # a clip that cannot be read fails every sample that was fine until then
+            if span.status != STATUS_OK and row["status"] == STATUS_OK:
+                row.update(status=span.status, reason=span.reason)
+    elif span.status != STATUS_OK:
+        rows = [_row(span.clip, status=span.status, reason=span.reason)]
+    else:
+        pairs = pairs_in(span.first, span.last, span.clip.key, seg.lo, seg.hi, delta=opts.delta,
+                         pairs_per_frame=opts.pairs_per_frame, stride=opts.stride, seed=opts.seed)
+        rows = [_row(span.clip, t0=p.t0, t1=p.t1, delta=p.delta) for p in pairs]
     for i, row in enumerate(rows):
-        row["index"], row["shard"] = i, i // shard_size
-        row["key"] = _key(i, row)
-        last_row_of[f"{row['subject']}/{row['clip']}"] = i
-    plans = []
-    for start in range(0, len(rows), shard_size):
-        chunk = rows[start:start + shard_size]
-        keys = {f"{r['subject']}/{r['clip']}" for r in chunk}
-        plans.append(ShardPlan(index=start // shard_size, rows=chunk,
-                               clips={k: clips[k] for k in sorted(keys) if k in clips},
-                               candidates={k: candidates[k] for k in sorted(keys) if k in candidates},
-                               clips_finished=sum(start <= last_row_of[k] < start + shard_size for k in keys)))
-    return plans
+        row["index"] = seg.index + i
+        row["key"] = _key(row["index"], row)
+    return rows
+
+
+def _cut(items: Iterable[tuple[ClipSpan, int, tuple[dict, ...]]], shard_size: int) -> Iterator[ShardSpec]:
+    """Cut the row sequence of (span, row count, explicit rows) items into shards of `shard_size` rows, lazily."""
+    shard, segments, index = 0, [], 0
+    for span, count, rows in items:
+        done = 0
+        while done < count:
+            take = min(count - done, shard_size - (index - shard * shard_size))
+            part = rows[done: done + take] if rows else ()
+            segments.append(Segment(span, index, done, done + take, part, closes_clip=done + take == count))
+            index, done = index + take, done + take
+            if index == (shard + 1) * shard_size:
+                yield ShardSpec(shard, tuple(segments))
+                shard, segments = shard + 1, []
+    if segments:
+        yield ShardSpec(shard, tuple(segments))
+
+
+def layout_unlabeled(clips: Iterable[Clip], opts: PairOptions, shard_size: int) -> Iterator[ShardSpec]:
+    """Shards of every pair of every clip (clips in key order); a clip that yields no pair is one failure row."""
+    def items() -> Iterator[tuple[ClipSpan, int, tuple]]:
+        for clip in sorted(clips, key=lambda c: c.key):
+            span = list_clip(clip)
+            if span.status == STATUS_OK:
+                count = anchor_count(span.first, span.last, opts.delta, opts.stride) * opts.pairs_per_frame
+                if count == 0:
+                    span = ClipSpan(clip, span.first, span.last, span.count, span.fps, "clip_too_short",
+                                    f"{span.count} frames ({span.first}..{span.last}) leave no room for "
+                                    f"δ >= {opts.delta[0]}")
+            yield span, count if span.status == STATUS_OK else 1, ()
+
+    return _cut(items(), shard_size)
+
+
+def layout_labeled(clips: Iterable[Clip], samples: Iterable[Sample], shard_size: int) -> Iterator[ShardSpec]:
+    """Shards of one row per annotated sample (by clip key, onset, id): f0 = onset, f1 = apex; bad samples keep
+    their status, samples whose clip is not on disk get `missing_clip`."""
+    by_key = {c.key: c for c in clips}
+    groups: dict[str, list[Sample]] = {}
+    for s in samples:
+        groups.setdefault(f"{s.subject}/{s.clip}", []).append(s)
+
+    def items() -> Iterator[tuple[ClipSpan, int, tuple[dict, ...]]]:
+        for key in sorted(groups):
+            clip = by_key.get(key)
+            found = clip is not None
+            clip = clip or Clip(groups[key][0].dataset, groups[key][0].subject, groups[key][0].clip, groups[key][0].source)
+            span = list_clip(clip) if found else ClipSpan(clip)
+            rows = tuple(_sample_row(clip, s, found) for s in sorted(
+                groups[key], key=lambda s: (s.onset if s.onset is not None else -1, s.sample_id)))
+            yield span, len(rows), rows
+
+    return _cut(items(), shard_size)
+
+
+def _sample_row(clip: Clip, s: Sample, found: bool) -> dict:
+    labels = {"sample_id": s.sample_id, "emotion": s.emotion, "onset": s.onset, "apex": s.apex, "offset": s.offset}
+    if s.status != STATUS_OK:
+        return _row(clip, status=s.status, reason=s.reason, **labels)
+    if not found:
+        return _row(clip, status="missing_clip", reason=f"no frames on disk for {clip.key}", **labels)
+    return _row(clip, t0=s.onset, t1=s.apex, delta=s.apex - s.onset, **labels)
 
 
 def resolve_excluded(spec: str, fold: str = "") -> tuple[str, ...]:

@@ -1,4 +1,5 @@
-"""The shard task: decode each needed frame once, align with one matrix per clip, encode once, write the shard files.
+"""The shard task: make the shard's rows, then per clip segment decode each needed frame once, track the face, warp both
+frames of a pair with the pair's one matrix, encode, and write the shard files.
 
 `run_shard` is a plain function: the serial mode calls it in-process, the Ray mode wraps it in a remote task. It writes
 the tar and parquet under temporary names, then `_stats.json` last, so a shard whose stats file exists is complete.
@@ -6,22 +7,25 @@ the tar and parquet under temporary names, then `_stats.json` last, so a shard w
 
 from __future__ import annotations
 
-import heapq
 import json
 import time
+from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
-from itertools import groupby
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from mer_data.align import FaceDetector, eye_transform, locate_face, resize_transform, warp
-from mer_data.frames import ClipReader, FrameError, to_rgb
-from mer_data.records import STATUS_OK, Clip
+from mer_data.align import FaceDetector, apply, find_face, resize_transform, warp
+from mer_data.frames import FrameError, FrameWindow, to_rgb
+from mer_data.pair_align import PairMatrix, Tracker, align_pairs
+from mer_data.records import STATUS_OK
 from mer_data.shards import TarShardWriter, shard_paths, shard_stats, write_json, write_rows
-from pipelines.plan import ShardPlan
+from mer_data.track import TrackConfig
+from pipelines.plan import ClipSpan, PairOptions, ShardSpec, segment_rows
+
+CACHE_LIMIT = 256  # encoded frames kept for later pairs of a segment before the ones behind are dropped
 
 
 @dataclass(frozen=True)
@@ -29,13 +33,14 @@ class WorkerOptions:
     """What a shard task needs to know (a picklable subset of the ingest config)."""
 
     out: str  # output directory
+    pairs: PairOptions = field(default_factory=PairOptions)  # how a segment's pair rows are drawn
+    labeled: bool = False  # rows are samples (onset, apex): one matrix from the track around each
     size: int = 224  # output side in pixels
     image_format: str = "jpg"  # "jpg" or "png"
     quality: int = 95  # JPEG quality (ignored for png)
     face_detector: str = "mediapipe"  # "mediapipe" or "none" (resize the whole frame)
     face_model: str = ""  # path of the .tflite model (mediapipe only)
-    min_confidence: float = 0.5  # accept a face at once at or above this score
-    fallback_confidence: float = 0.3  # otherwise the best face above this score over the candidate frames
+    track: TrackConfig = field(default_factory=TrackConfig)  # detection schedule, thresholds, smoothing, blocks
 
 
 _DETECTORS: dict[tuple, FaceDetector] = {}  # one detector per process, reused by every task and run it serves
@@ -46,9 +51,9 @@ def detector_for(opts: WorkerOptions) -> FaceDetector:
 
     A Ray worker keeps it for its lifetime; the serial mode closes it when its run ends (`close_detectors`).
     """
-    key = (opts.face_model, opts.min_confidence, opts.fallback_confidence)
+    key = (opts.face_model, opts.track.min_confidence, opts.track.fallback_confidence)
     if key not in _DETECTORS:
-        _DETECTORS[key] = FaceDetector(opts.face_model, opts.min_confidence, opts.fallback_confidence)
+        _DETECTORS[key] = FaceDetector(opts.face_model, opts.track.min_confidence, opts.track.fallback_confidence)
     return _DETECTORS[key]
 
 
@@ -72,48 +77,32 @@ def encode_native(image: np.ndarray, image_format: str, quality: int) -> bytes:
     return buf.tobytes()
 
 
-def clip_matrix(reader: ClipReader, candidates: list[int], opts: WorkerOptions,
-                decoded: dict[int, np.ndarray]) -> tuple[np.ndarray | None, str]:
-    """The clip's one alignment matrix from the first candidate frame with a face (lazily decoded); None + reason if none.
-
-    Decoded candidates are left in `decoded` (number → frame as the native reader gives it) so no frame is decoded
-    twice. With `face_detector == "none"` there is no clip matrix: each frame is resized on its own (returns None, "").
-    """
+def alignments(frames: FrameWindow, span: ClipSpan, pairs: list[tuple[int, int]], opts: WorkerOptions,
+               counts: Counter) -> Iterator[PairMatrix]:
+    """Each pair's matrix (or why it has none), in pair order: from the face track, or with `face_detector none` the
+    matrix resizing the pair's first frame (pre-cropped faces)."""
     if opts.face_detector == "none":
-        return None, ""
-
-    def frames() -> Iterator[np.ndarray]:
-        for n in candidates:
-            for _, image in reader.frames([n]):
-                if not isinstance(image, FrameError):
-                    decoded[n] = image
-                    yield to_rgb(image)  # the detector takes RGB
-
+        for k, (t0, t1) in enumerate(pairs):
+            image = next((f for f in (frames.get(t0), frames.get(t1)) if not isinstance(f, FrameError)), None)
+            m = None if image is None else resize_transform(image.shape[0], image.shape[1], opts.size)
+            yield PairMatrix(k, m, "" if m is not None else "no readable frame", None)
+        return
     detector = detector_for(opts)
-    face = locate_face(detector, frames())
-    if face is None:
-        return None, f"no face above confidence {detector.fallback_confidence} in frames {candidates} of {reader.clip.source}"
-    return eye_transform(face.right_eye, face.left_eye, opts.size), ""
+
+    def detect(n: int):
+        image = frames.get(n)
+        counts["detections"] += 1
+        return None if isinstance(image, FrameError) else find_face(detector, to_rgb(image))
+
+    tracker = Tracker(detect, span.first, span.last, span.fps, opts.track)
+    yield from align_pairs(tracker, pairs, opts.labeled, frames.release)
 
 
-def encode_frames(reader: ClipReader, numbers: list[int], matrix: np.ndarray | None, opts: WorkerOptions,
-                  decoded: dict[int, np.ndarray]) -> dict:
-    """Frame number → (encoded bytes, matrix used) or FrameError; each frame decoded, warped and encoded once."""
-    out = {}
-    ahead = [(n, decoded[n]) for n in numbers if n in decoded]
-    rest = reader.frames([n for n in numbers if n not in decoded])  # streamed: full-size frames are never all held
-    for n, image in heapq.merge(ahead, rest, key=lambda item: item[0]):
-        if isinstance(image, FrameError):
-            out[n] = image
-            continue
-        m = matrix if matrix is not None else resize_transform(image.shape[0], image.shape[1], opts.size)
-        out[n] = (encode_native(warp(image, m, opts.size), opts.image_format, opts.quality), m)
-    return out
-
-
-def _sample_json(row: dict, matrix: np.ndarray, opts: WorkerOptions) -> bytes:
+def _sample_json(row: dict, item: PairMatrix, opts: WorkerOptions) -> bytes:
     meta = {k: row[k] for k in ("dataset", "subject", "clip", "source", "t0", "t1", "delta", "index", "key")}
-    meta.update(crop=matrix.tolist(), size=opts.size, format=opts.image_format)
+    meta.update(crop=item.matrix.tolist(), size=opts.size, format=opts.image_format)
+    if item.eyes is not None:  # the tracked (smoothed) eyes of f0 and f1 where the crop puts them, output px
+        meta["eyes"] = np.round(apply(item.matrix, item.eyes.reshape(-1, 2)), 2).reshape(2, 2, 2).tolist()
     if row.get("sample_id"):
         meta.update({k: row[k] for k in ("sample_id", "emotion", "onset", "apex", "offset")})
     return json.dumps(meta, sort_keys=True).encode()
@@ -123,52 +112,62 @@ def _fail(row: dict, status: str, reason: str) -> None:
     row["status"], row["reason"] = status, reason
 
 
-def process_clip_rows(rows: list[dict], clip: Clip, candidates: list[int],
-                      opts: WorkerOptions) -> tuple[list[tuple[dict, dict]], int]:
-    """(row, tar members) for the ok rows of one clip segment, and the number of frames encoded.
+def process_segment(rows: list[dict], span: ClipSpan, opts: WorkerOptions,
+                    counts: Counter) -> Iterator[tuple[dict, dict]]:
+    """(row, tar members) for each ok row of one clip segment, in row order; rows that fail (no face, a bad or missing
+    frame) get their status and reason set in place. `counts` gathers decodes, detections, encodes and tracked anchors.
 
-    Rows that fail (no face, a bad or missing frame) get their status and reason set in place.
-    """
+    Rows come sorted by t0 (pairs by anchor, samples by onset), the order in which the track hands out matrices."""
     pending = [r for r in rows if r["status"] == STATUS_OK]
     if not pending:
-        return [], 0
-    decoded: dict[int, np.ndarray] = {}  # frames decoded for detection, reused when a pair needs them
-    with ClipReader(clip, native=True) as reader:  # one folder listing / one open video for detection and encoding
-        matrix, reason = clip_matrix(reader, candidates, opts, decoded)
-        if reason:
-            for row in pending:
-                _fail(row, "no_face", reason)
-            return [], 0
-        numbers = sorted({r["t0"] for r in pending} | {r["t1"] for r in pending})
-        frames = encode_frames(reader, numbers, matrix, opts, decoded)
-    ext, samples = opts.image_format, []
-    for row in pending:
-        f0, f1 = frames[row["t0"]], frames[row["t1"]]
-        bad = next((f for f in (f0, f1) if isinstance(f, FrameError)), None)
-        if bad is not None:
-            _fail(row, "bad_frame", str(bad))
-            continue
-        samples.append((row, {f"f0.{ext}": f0[0], f"f1.{ext}": f1[0], "json": _sample_json(row, f0[1], opts)}))
-    return samples, sum(not isinstance(f, FrameError) for f in frames.values())
-
-
-def run_shard(plan: ShardPlan, opts: WorkerOptions) -> dict:
-    """Write shard `plan.index` under `opts.out`; return its stats plus `seconds` and `clips_finished`."""
-    start = time.perf_counter()
-    paths = shard_paths(Path(opts.out), plan.index)
-    rows = [dict(r) for r in plan.rows]  # a retried task must not see a previous attempt's edits
-    frames_encoded = 0
-    with TarShardWriter(paths["tar"]) as tar:
-        for clip_key, group in groupby(rows, key=lambda r: f"{r['subject']}/{r['clip']}"):
-            group = list(group)
-            clip = plan.clips.get(clip_key)
-            if clip is None:  # only failure rows refer to clips missing from the plan
+        return
+    pairs = [(r["t0"], r["t1"]) for r in pending]
+    if pairs != sorted(pairs, key=lambda p: p[0]):
+        raise ValueError(f"rows of {span.clip.key} are not sorted by t0")
+    encoded: dict[tuple[int, bytes], bytes] = {}  # (frame, matrix) → image bytes: each frame encoded once per matrix
+    frames_encoded: set[int] = set()
+    ext = opts.image_format
+    with FrameWindow(span.clip) as frames:
+        for item in alignments(frames, span, pairs, opts, counts):
+            row, (t0, t1) = pending[item.index], pairs[item.index]
+            counts["anchors_tracked" if item.matrix is not None else "anchors_lost"] += 1
+            bad = next((f for f in (frames.get(t0), frames.get(t1)) if isinstance(f, FrameError)), None)
+            if bad is not None:
+                _fail(row, "bad_frame", str(bad))
                 continue
-            samples, encoded = process_clip_rows(group, clip, plan.candidates.get(clip_key, []), opts)
-            for row, members in samples:
+            if item.matrix is None:
+                _fail(row, "no_face", f"{item.reason} of {span.clip.source}")
+                continue
+            images = []
+            for n in (t0, t1):
+                slot = (n, item.matrix.tobytes())
+                if slot not in encoded:
+                    encoded[slot] = encode_native(warp(frames.get(n), item.matrix, opts.size), ext, opts.quality)
+                    counts["encodes"] += 1
+                    frames_encoded.add(n)
+                images.append(encoded[slot])
+            yield row, {f"f0.{ext}": images[0], f"f1.{ext}": images[1], "json": _sample_json(row, item, opts)}
+            if len(encoded) > CACHE_LIMIT:  # later pairs start at t0 or after: frames behind are not needed again
+                encoded = {slot: data for slot, data in encoded.items() if slot[0] >= t0}
+        counts["decoded"] += frames.decoded
+    counts["frames_encoded"] += len(frames_encoded)
+
+
+def run_shard(spec: ShardSpec, opts: WorkerOptions) -> dict:
+    """Write shard `spec.index` under `opts.out`; return its stats plus `seconds` and `clips_finished`."""
+    start = time.perf_counter()
+    paths = shard_paths(Path(opts.out), spec.index)
+    counts: Counter = Counter()
+    rows: list[dict] = []
+    with TarShardWriter(paths["tar"]) as tar:
+        for seg in spec.segments:
+            seg_rows = segment_rows(seg, opts.pairs)
+            for row in seg_rows:
+                row["shard"] = spec.index
+            rows += seg_rows
+            for row, members in process_segment(seg_rows, seg.span, opts, counts):
                 tar.add(row["key"], members)
-            frames_encoded += encoded
     write_rows(paths["parquet"], rows)
-    stats = shard_stats(plan.index, rows, frames_encoded, tar)
+    stats = shard_stats(spec.index, rows, counts, tar)
     write_json(paths["stats"], stats)  # last: marks the shard finished
-    return {**stats, "seconds": time.perf_counter() - start, "clips_finished": plan.clips_finished}
+    return {**stats, "seconds": time.perf_counter() - start, "clips_finished": spec.clips_finished}

@@ -25,7 +25,7 @@ def _write_shard(out, rows):
                 meta = json.dumps({"t0": r["t0"], "t1": r["t1"], "clip": r["clip"]}).encode()
                 tar.add(r["key"], {"f0.jpg": b"\xff\xd8a", "f1.jpg": b"\xff\xd8b", "json": meta})
     write_rows(paths["parquet"], rows)
-    write_json(paths["stats"], shard_stats(0, rows, 2 * len(rows), paths["tar"]))
+    write_json(paths["stats"], shard_stats(0, rows, {"frames_encoded": 2 * len(rows)}, paths["tar"]))
     return paths
 
 
@@ -59,7 +59,7 @@ def test_tar_bytes_equal_tarfile_pax_output(tmp_path):
     data = (tmp_path / "ours.tar").read_bytes()
     assert data == (tmp_path / "ref.tar").read_bytes()
     assert (ours.size, ours.sha256) == (len(data), hashlib.sha256(data).hexdigest())
-    assert shard_stats(0, [], 0, ours) == shard_stats(0, [], 0, tmp_path / "ours.tar")
+    assert shard_stats(0, [], {}, ours) == shard_stats(0, [], {}, tmp_path / "ours.tar")
 
 
 def test_writer_removes_partial_file_on_error(tmp_path):
