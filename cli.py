@@ -179,13 +179,14 @@ def preview(
     count: int = typer.Option(8, help="number of random pairs (rows)"),
     seed: int = typer.Option(0, help="seed of the random pick"),
     gain: float = typer.Option(8.0, help="amplification of |f1 - f0| in the third column"),
+    eyes: bool = typer.Option(True, help="mark the tracked eyes (green) and the template's (white) on each frame"),
 ) -> None:
     """Draw a contact sheet of random pairs: I_t, I_{t+δ} and their amplified difference."""
     from mer_data.preview import write_preview
 
     if not directory.is_dir():
         raise MerDataError(f"{directory}: no such directory")
-    typer.echo(write_preview(directory, out, count=count, seed=seed, gain=gain))
+    typer.echo(write_preview(directory, out, count=count, seed=seed, gain=gain, eyes=eyes))
 
 
 

@@ -157,9 +157,10 @@ def _versions() -> dict:
 class Tally:
     """Running totals over finished shards (run now or earlier), plus this run's timing: constant memory."""
 
-    def __init__(self, out: Path):
-        self.out, self.t0 = out, time.perf_counter()
+    def __init__(self, out: Path, started: float):
+        self.out, self.t0 = out, started  # started: when the ingest began (time to the first shard counts from it)
         self.shards = self.shards_run = self.rows = self.written = 0
+        self.nodes: set[str] = set()  # Ray nodes that ran a shard
         self.failures: Counter = Counter()
         self.counts: Counter = Counter()
         self.encoded_now, self.first_shard_s = 0, None
@@ -171,6 +172,7 @@ class Tally:
         self.counts.update({k: stats.get(k, 0) for k in STAT_COUNTS})
         if ran:
             self.shards_run += 1
+            self.nodes.update([stats["node"]] if stats.get("node") else [])
             self.encoded_now += stats["frames_encoded"]
             if self.first_shard_s is None:
                 self.first_shard_s = round(time.perf_counter() - self.t0, 3)
@@ -203,7 +205,7 @@ def run_ingest(cfg: IngestConfig, clips: list[Clip] | None = None, samples: list
                          labeled=cfg.labeled, size=cfg.size, image_format=cfg.image_format, quality=cfg.quality,
                          face_detector=cfg.face_detector, face_model=model_path, track=cfg.track())
     t_plan = time.perf_counter()
-    tally = Tally(Path(cfg.out))
+    tally = Tally(Path(cfg.out), t_start)
     bar = tqdm(total=n_clips, unit="clip", desc=f"ingest {cfg.dataset}", leave=False)
     run = _run_serial if cfg.workers == 0 else _run_ray
     run(specs, done, opts, cfg, bar, tally)
@@ -251,7 +253,7 @@ def _run_ray(specs: Iterator[ShardSpec], done: set[int], opts: WorkerOptions, cf
         ray.init(address=address, num_cpus=None if address else max(cfg.workers, 1), include_dashboard=False,
                  log_to_driver=False, logging_level=logging.ERROR)  # Ray's start-up chatter would break the tqdm bar
     try:
-        task = ray.remote(num_cpus=1, max_retries=cfg.max_retries, retry_exceptions=True)(run_shard)
+        task = ray.remote(num_cpus=1, max_retries=cfg.max_retries, retry_exceptions=True)(_shard_on_node)
         pending: dict = {}  # task ref → its spec, only while in flight
         limit = IN_FLIGHT * max(cfg.workers, 1)
         for spec in specs:
@@ -267,6 +269,13 @@ def _run_ray(specs: Iterator[ShardSpec], done: set[int], opts: WorkerOptions, cf
     finally:
         if started:
             ray.shutdown()
+
+
+def _shard_on_node(spec: ShardSpec, opts: WorkerOptions) -> dict:
+    """`run_shard` as a Ray task: its result also names the node that ran it."""
+    import ray
+
+    return {**run_shard(spec, opts), "node": ray.get_runtime_context().get_node_id()}
 
 
 def _collect(ray, pending: dict, bar: tqdm, tally: Tally, cfg: IngestConfig) -> None:
@@ -297,7 +306,7 @@ def summarize(cfg: IngestConfig, tally: Tally, seconds: float) -> dict:
             "detections_per_frame": round(counts["detections"] / counts["decoded"], 4) if counts["decoded"] else 0.0,
             "tracked_fraction": round(counts["anchors_tracked"] / anchors, 4) if anchors else 0.0,
             "frames_per_s": round(tally.encoded_now / seconds, 1) if seconds > 0 and tally.encoded_now else 0.0,
-            "first_shard_s": tally.first_shard_s, "ok": ok, "message": message}
+            "first_shard_s": tally.first_shard_s, "ray_nodes": len(tally.nodes), "ok": ok, "message": message}
 
 
 def format_summary(summary: dict) -> str:
