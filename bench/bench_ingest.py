@@ -26,7 +26,8 @@ from mer_data.datasets import ADAPTERS
 from mer_data.facemodel import fetch_model
 from mer_data.frames import ClipReader, FrameError, frame_numbers
 from mer_data.synth import generate
-from pipelines.ingest import IngestConfig, plan, run_ingest
+from pipelines.ingest import IngestConfig, layout, run_ingest
+from pipelines.plan import PairOptions, segment_rows
 from pipelines.worker import encode_native
 
 
@@ -53,14 +54,16 @@ def clip_first(clip) -> int:
 
 
 def bare_loop(cfg: IngestConfig, clips, matrix: np.ndarray) -> int:
-    """Decode, warp (with one fixed `matrix`) and encode every frame the ingest's plan needs, once each; returns the
+    """Decode, warp (with one fixed `matrix`) and encode every frame the ingest's pairs need, once each; returns the
     frame count."""
-    shards, _ = plan(cfg, clips, [])
+    specs, _ = layout(cfg, clips, [])
+    opts = PairOptions(cfg.delta, cfg.pairs_per_frame, cfg.stride, cfg.seed)
     needed: dict[str, set[int]] = {}
-    for shard in shards:
-        for row in shard.rows:
-            if row["status"] == "ok":
-                needed.setdefault(f"{row['subject']}/{row['clip']}", set()).update((row["t0"], row["t1"]))
+    for spec in specs:
+        for seg in spec.segments:
+            for row in segment_rows(seg, opts):
+                if row["status"] == "ok":
+                    needed.setdefault(f"{row['subject']}/{row['clip']}", set()).update((row["t0"], row["t1"]))
     by_key, count = {c.key: c for c in clips}, 0
     for key, numbers in needed.items():
         with ClipReader(by_key[key], native=True) as reader:  # the ingest's decoder, minus detection and tar/parquet

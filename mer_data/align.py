@@ -8,7 +8,10 @@ moves, so matrices come from smoothed tracks and both frames of a pair share one
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import cv2
@@ -69,6 +72,21 @@ def apply(matrix: np.ndarray, points) -> np.ndarray:
     return pts @ matrix[:, :2].T + matrix[:, 2]
 
 
+@contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """Silence what native code writes to file descriptor 2 inside the block (MediaPipe's LiteRT prints INFO lines
+    when a detector is created and closed, which would break progress bars); Python exceptions still propagate."""
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 class FaceDetector:
     """MediaPipe Tasks BlazeFace short-range detector; loads the model once, call it on RGB uint8 frames.
 
@@ -83,7 +101,8 @@ class FaceDetector:
         self.fallback_confidence = min(fallback_confidence, min_confidence)
         options = vision.FaceDetectorOptions(base_options=BaseOptions(model_asset_path=str(model_path)),
                                              min_detection_confidence=self.fallback_confidence)
-        self._detector = vision.FaceDetector.create_from_options(options)
+        with quiet_native_stderr():
+            self._detector = vision.FaceDetector.create_from_options(options)
 
     def __call__(self, rgb: np.ndarray) -> list[Face]:
         """All faces found in an (H, W, 3) RGB uint8 frame, best score first."""
@@ -120,7 +139,8 @@ class FaceDetector:
                     (f.right_eye[0] + x0, f.right_eye[1] + y0), (f.left_eye[0] + x0, f.left_eye[1] + y0))
 
     def close(self) -> None:
-        self._detector.close()
+        with quiet_native_stderr():
+            self._detector.close()
 
     def __enter__(self) -> FaceDetector:
         return self

@@ -103,3 +103,30 @@ def test_iter_frames_native_order_matches_rgb(video):
     rgb = dict(iter_frames(clip, [0, 5]))
     for n in (0, 5):
         assert np.array_equal(to_rgb(native[n]), rgb[n])
+
+
+def test_frame_window_decodes_each_frame_once_and_holds_only_what_is_unreleased(video):
+    from mer_data.frames import FrameWindow
+
+    reference = _every_frame(video)
+    clip = Clip("x", "x/s", "c", str(video), kind="video")
+    with FrameWindow(clip) as window:
+        assert np.array_equal(to_rgb(window.get(9)), reference[9])  # reads 0..9 on the way and keeps them
+        assert window.decoded == 10 and window.held == 10
+        assert np.array_equal(to_rgb(window.get(3)), reference[3]) and window.decoded == 10  # held: no decode
+        window.release(8)
+        assert window.held == 2
+        for n in range(8, 15):
+            assert np.array_equal(to_rgb(window.get(n)), reference[n])
+        assert window.decoded == 15  # every frame decoded exactly once
+        assert isinstance(window.get(len(reference) + 5), FrameError)
+
+
+def test_frame_span_scans_a_folder(tmp_path):
+    from mer_data.frames import frame_span
+
+    for n in (12, 3, 40):
+        cv2.imwrite(str(tmp_path / f"img{n}.jpg"), np.zeros((4, 4, 3), np.uint8))
+    (tmp_path / "notes.txt").write_text("x")
+    assert frame_span(Clip("x", "x/s", "c", str(tmp_path), pattern=r"img(\d+)\.jpg")) == (3, 40, 3)
+    assert frame_span(Clip("x", "x/s", "c", str(tmp_path / "none"))) == (0, -1, 0)
