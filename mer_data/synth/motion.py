@@ -47,7 +47,7 @@ DRIFT_WAVES = 3  # sinusoids per pose component
 
 # hard: the drift above times HARD_DRIFT, plus a posture of ±POSTURE times the amplitudes (together within ±1 of them,
 # so the face stays in the frame). The lean moves to the posture with shift x and rotation negated along a raised
-# cosine (38 px and 10° in LEAN_S: peaks of 120 px/s and 31 °/s); the cut jumps to the posture with shift x and scale
+# cosine (38 px and 10° in LEAN_S: peaks of ≈ 110 px/s and 30 °/s at 30 fps); the cut jumps to the posture with shift x and scale
 # negated (38 px and 8 % in one frame).
 HARD_DRIFT = 0.5
 POSTURE = 0.5
@@ -60,7 +60,7 @@ LEAN_FLIP = np.array([-1.0, 1.0, -1.0, 1.0])  # posture components (shift x, shi
 CUT_FLIP = np.array([-1.0, 1.0, 1.0, -1.0])  # and those a cut negates
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class EyeTruth:
     """The true eyes of every frame of one take.
 
@@ -128,6 +128,8 @@ def take_motion(kind: str, look: render.Look, first: int, last: int, busy: list[
     """The `kind` motion of the take first..last (frame numbers, inclusive) of a subject with `look`, captured at `fps`
     frames/s. `busy` lists the (onset, offset) frame spans of its micro-expressions, which hard events keep GUARD_S
     away from. `rng` is the take's own generator for motion (drawn from nothing else, so `none` changes no frame)."""
+    if kind not in MOTIONS:
+        raise ValueError(f"motion {kind!r}: choose one of {', '.join(MOTIONS)}")
     count = last - first + 1
     unit = np.zeros((count, 4))  # pose in units of the amplitudes, each component within [-1, 1]
     state, shot, scene = np.zeros(count, np.uint8), np.zeros(count, np.int32), np.zeros((count, 2), np.int64)
