@@ -46,11 +46,14 @@ def synth(
     video: bool = typer.Option(False, "--video", help="write clips as video files instead of frame folders"),
     seed: int = typer.Option(0, help="master seed: the same seed writes the same bytes"),
     overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing non-empty dataset root"),
+    motion: str = typer.Option("none", help="head motion: none | drift (smooth pose drift) | hard (drift, covered "
+                                            "and faceless spans, a cut, a fast lean)"),
+    video_frames: int = typer.Option(0, help="casme3: pad every video with neutral frames to at least N frames"),
 ) -> None:
     """Write a format-faithful synthetic miniature of a dataset (layout, names, sheet quirks, moving face frames)."""
     from mer_data.synth import SynthConfig, synthesize
 
-    cfg = SynthConfig(dataset, out, subjects, clips_per_subject, video, seed, overwrite)
+    cfg = SynthConfig(dataset, out, subjects, clips_per_subject, video, seed, overwrite, motion, video_frames)
     for tree in synthesize(cfg):
         sheet = tree.sheet if tree.sheet else "none (labels in folder names)"
         typer.echo(f"{tree.dataset}: {tree.root}  subjects {tree.subjects}, clips {tree.clips}, "

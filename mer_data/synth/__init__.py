@@ -2,8 +2,10 @@
 
 `generate("samm", Path("data/samm"))` writes a tree laid out as the real release (folders, file names, annotation sheet
 with its quirks) whose frames show the scikit-image astronaut with a small, emotion-specific facial movement rising from
-onset to apex and falling to offset. Same seed, same bytes. Each tree is written under a temporary name and renamed
-into place, so a root that exists is complete; it also holds `mer-data-synth.json` (the config and the ground truth).
+onset to apex and falling to offset; with `motion="drift"` or `"hard"` the head also moves (see motion.py). Same seed,
+same bytes. Each tree is written under a temporary name and renamed into place, so a root that exists is complete; it
+also holds `mer-data-synth.json` (the config and the ground truth) and `mer-data-synth-eyes.npz` (the true eye
+positions of every frame, read with `load_eye_truth(root)`).
 """
 
 from __future__ import annotations
@@ -15,14 +17,17 @@ from pathlib import Path
 
 from mer_data import MerDataError
 from mer_data.synth.layouts import WRITERS, Plan, Tree
+from mer_data.synth.motion import ABSENT, COVERED, EYES_FILE, MOTIONS, VISIBLE, EyeTruth, load_eye_truth
 
 DATASETS = ("casme2", "samm", "smic", "casme3", "megc2019")
 COMPOSITE = {"megc2019": ("casme2", "samm", "smic")}  # composite → the datasets it holds, each in ROOT/<name>/
 TRUTH_FILE = "mer-data-synth.json"  # config and ground truth, written into each dataset root
 MAX_SUBJECTS = 99  # CASME II subject folders are two digits
 MAX_CLIPS = 40  # per subject; keeps clip names (EP02…EP41, letters a…t) in their real patterns
+LONG_VIDEOS = ("casme3",)  # datasets whose takes are long videos that --video-frames can lengthen
 
-__all__ = ["DATASETS", "SynthConfig", "Tree", "default_out", "generate", "synthesize"]
+__all__ = ["ABSENT", "COVERED", "DATASETS", "EYES_FILE", "MOTIONS", "VISIBLE", "EyeTruth", "SynthConfig", "Tree",
+           "default_out", "generate", "load_eye_truth", "synthesize"]
 
 
 def default_out(dataset: str) -> Path:
@@ -41,6 +46,8 @@ class SynthConfig:
     video: bool = False  # write clips as video files (.avi MJPG; casme3 color.mp4) instead of frame folders
     seed: int = 0  # master seed: the same seed writes the same bytes
     overwrite: bool = False  # replace an existing non-empty dataset root instead of refusing
+    motion: str = "none"  # head motion: none (still) | drift (smooth pose drift) | hard (drift, cover, cutaway, cut, lean)
+    video_frames: int = 0  # casme3: pad every video with neutral frames to at least this many (0: natural length)
 
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:
@@ -53,12 +60,19 @@ class SynthConfig:
             raise MerDataError("--clips-per-subject must be at least 2 for casme3 (each video holds 2+ MEs)")
         if self.seed < 0:
             raise MerDataError(f"--seed {self.seed}: must be >= 0")
+        if self.motion not in MOTIONS:
+            raise MerDataError(f"--motion {self.motion!r}: choose one of {', '.join(MOTIONS)}")
+        if self.video_frames < 0:
+            raise MerDataError(f"--video-frames {self.video_frames}: must be >= 0")
+        if self.video_frames and self.dataset not in LONG_VIDEOS:
+            raise MerDataError(f"--video-frames applies to {', '.join(LONG_VIDEOS)} only (its takes are long videos), "
+                               f"not {self.dataset}")
         object.__setattr__(self, "out", Path(self.out) if self.out is not None else default_out(self.dataset))
 
 
 def synthesize(cfg: SynthConfig) -> list[Tree]:
     """Write the tree(s) of `cfg` and return their summaries (one per dataset; three for megc2019)."""
-    plan = Plan(cfg.subjects, cfg.clips_per_subject, cfg.video, cfg.seed)
+    plan = Plan(cfg.subjects, cfg.clips_per_subject, cfg.video, cfg.seed, cfg.motion, cfg.video_frames)
     parts = COMPOSITE.get(cfg.dataset)
     if parts is None:
         return [_write_tree(cfg.dataset, cfg.out, plan, cfg)]
@@ -66,10 +80,10 @@ def synthesize(cfg: SynthConfig) -> list[Tree]:
 
 
 def generate(dataset: str, out: Path, *, subjects: int = 3, clips_per_subject: int = 4, video: bool = False,
-             seed: int = 0, overwrite: bool = False) -> Path:
+             seed: int = 0, overwrite: bool = False, motion: str = "none", video_frames: int = 0) -> Path:
     """Write a synthetic `dataset` tree at `out` and return its root (for megc2019 the folder holding casme2/ samm/
     smic/). Raises MerDataError for bad arguments or when `out` already holds data (unless `overwrite`)."""
-    cfg = SynthConfig(dataset, Path(out), subjects, clips_per_subject, video, seed, overwrite)
+    cfg = SynthConfig(dataset, Path(out), subjects, clips_per_subject, video, seed, overwrite, motion, video_frames)
     synthesize(cfg)
     return cfg.out
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from mer_data import MerDataError
-from mer_data.synth import render
+from mer_data.synth import motion, render
 from mer_data.synth.sheets import EMOTION_CODES, Episode, casme2_sheet, casme3_sheet, samm_sheet
 
 # Raw vocabularies in each dataset's own spelling (the classes of the default mappings).
@@ -43,6 +44,8 @@ class Plan:
     clips_per_subject: int  # micro-expressions per subject
     video: bool  # clips as video files instead of frame folders
     seed: int  # master seed
+    motion: str = "none"  # head motion of every take: none | drift | hard (see motion.py)
+    video_frames: int = 0  # casme3: pad each video with neutral frames to at least this many (0: natural length)
 
 
 @dataclass(frozen=True)
@@ -108,8 +111,15 @@ class Face:
             self._fields[emotion] = render.movement_field(self.look, emotion)
         return self._fields[emotion]
 
-    def frames(self, take: Take, rng: np.random.Generator, gray: bool) -> Iterator[tuple[int, np.ndarray]]:
-        """(number, frame) for take.first..take.last; frames RGB (H, W, 3) or grayscale (H, W) uint8."""
+    @cached_property
+    def moving_canvas(self) -> np.ndarray:
+        """The still face with a margin around the frame, for takes with head motion."""
+        return render.face_canvas(self.look, render.MOTION_MARGIN)
+
+    def frames(self, take: Take, rng: np.random.Generator, gray: bool,
+               moves: motion.TakeMotion) -> Iterator[tuple[int, np.ndarray]]:
+        """(number, frame) for take.first..take.last with the head motion `moves`; frames RGB (H, W, 3) or grayscale
+        (H, W) uint8."""
         noise = render.sensor_noise(rng, take.last - take.first + 1)
         for n in range(take.first, take.last + 1):
             amp, field = 0.0, None
@@ -117,8 +127,17 @@ class Face:
                 a = render.amplitude(n, ep.onset, ep.apex, ep.offset)
                 if a > amp:
                     amp, field = a, self.field(ep.emotion)
-            frame = render.render_frame(self.canvas, field, amp, next(noise))
+            if moves.still:
+                frame = render.render_frame(self.canvas, field, amp, next(noise))
+            else:
+                frame = render.finish(moves.draw(n, self.moving_canvas, field, amp), next(noise))
             yield n, render.to_gray(frame) if gray else frame
+
+    def moves(self, take: Take, plan: Plan, dataset: str) -> motion.TakeMotion:
+        """The head motion of a take of this subject (the plan's kind; its own generator, apart from the noise's)."""
+        busy = [(ep.onset, ep.offset) for ep in take.episodes]
+        rng = rng_for(plan.seed, dataset, take.subject, take.name, "motion")
+        return motion.take_motion(plan.motion, self.look, take.first, take.last, busy, FPS[dataset], rng)
 
 
 def write_images(frames: Iterator[tuple[int, np.ndarray]], folder: Path, name: str) -> int:
@@ -169,16 +188,21 @@ def _truth(ep: Episode, source: Path, root: Path) -> dict:
 def _write_takes(root: Path, dataset: str, plan: Plan, takes: list[tuple[Take, Path, str, bool]],
                  gray: bool) -> tuple[int, list[dict]]:
     """Render and write every (take, target, pattern, labelled): a frame folder named by `pattern`, or a video file
-    when `pattern` is "". Returns (frames written, truth dicts of the labelled takes' micro-expressions)."""
+    when `pattern` is "", with the plan's head motion; add every take's eye truth to the root's motion.EYES_FILE.
+    Returns (frames written, truth dicts of the labelled takes' micro-expressions)."""
     faces: dict[str, Face] = {}
-    total, truth = 0, []
+    total, truth, eyes = 0, [], {}
     for take, target, pattern, labelled in takes:
         if take.subject not in faces:
             faces[take.subject] = Face(plan.seed, dataset, take.subject)
-        frames = faces[take.subject].frames(take, rng_for(plan.seed, dataset, take.subject, take.name), gray)
+        face = faces[take.subject]
+        moves = face.moves(take, plan, dataset)
+        frames = face.frames(take, rng_for(plan.seed, dataset, take.subject, take.name), gray, moves)
         total += write_images(frames, target, pattern) if pattern else write_video(frames, target, FPS[dataset])
+        eyes[target.relative_to(root).as_posix()] = moves.eyes()
         if labelled:
             truth += [_truth(ep, target, root) for ep in take.episodes]
+    motion.write_eye_truth(root, eyes)
     return total, truth
 
 
@@ -267,7 +291,7 @@ def write_smic(root: Path, plan: Plan) -> Tree:
 
 def _casme3_videos(plan: Plan, i: int, subject: str) -> list[Take]:
     """A subject's videos a, b, …: two MEs each (the last takes three when the count is odd), with neutral frames
-    before, between and after them; frame numbers from 0."""
+    before, between and after them (padded to plan.video_frames); frame numbers from 0."""
     sizes = [2] * (plan.clips_per_subject // 2)
     sizes[-1] += plan.clips_per_subject % 2
     takes, j = [], 0
@@ -279,8 +303,21 @@ def _casme3_videos(plan: Plan, i: int, subject: str) -> list[Take]:
             ep = episode(rng, subject, letter, emotion_at("casme3", i, j, plan.clips_per_subject), position)
             eps.append(ep)
             position, j = ep.offset + 1 + int(rng.integers(8, 17)), j + 1
-        takes.append(Take(subject, letter, 0, eps[-1].offset + int(rng.integers(4, 9)), tuple(eps)))
+        takes.append(_padded(Take(subject, letter, 0, eps[-1].offset + int(rng.integers(4, 9)), tuple(eps)),
+                             plan.video_frames))
     return takes
+
+
+def _padded(take: Take, frames: int) -> Take:
+    """The take lengthened to at least `frames` frames by widening its neutral gaps (before, between and after the
+    MEs) evenly, the remainder going to the end; every ME keeps its length and shape."""
+    extra = frames - (take.last - take.first + 1)
+    if extra <= 0:
+        return take
+    step = extra // (len(take.episodes) + 1)
+    eps = tuple(Episode(ep.subject, ep.clip, ep.emotion, ep.onset + k * step, ep.apex + k * step, ep.offset + k * step,
+                        ep.au, ep.objective) for k, ep in enumerate(take.episodes, start=1))
+    return Take(take.subject, take.name, take.first, take.last + extra, eps)
 
 
 def write_casme3(root: Path, plan: Plan) -> Tree:

@@ -3,7 +3,9 @@
 Pure numpy/OpenCV functions. A subject is a `Look` (where and how large the face sits, its brightness, the background);
 `face_canvas(look)` renders the still face once, `movement_field(look, emotion)` the unit displacement field of the
 emotion's movement (a sum of Gaussian-windowed displacements), and `render_frame` warps the canvas by
-`amplitude(n, onset, apex, offset)` times that field with cv2.remap and adds a frame of `sensor_noise`.
+`amplitude(n, onset, apex, offset)` times that field with cv2.remap and adds a frame of `sensor_noise`. A moving head
+(see `motion.py`) is drawn by `moved_canvas` (the same warp seen through a head pose, one remap), `cover` (a board held
+in front of the head) and `scene` (a faceless cutaway).
 """
 
 from __future__ import annotations
@@ -26,6 +28,12 @@ LEFT_EYE = (246.0, 109.0)
 NOSE_TIP = (220.0, 127.0)
 MOUTH = (220.0, 149.0)
 FACE_CENTRE = (FACE_BOX[0] + FACE_BOX[2] / 2, FACE_BOX[1] + FACE_BOX[3] / 2)
+# Where BlazeFace puts the eyes when the face is drawn at the synthetic frames' size: the mean over 300 renderings
+# (random looks and poses, detections mapped back to photo px; std ≈ 1 px per frame), on the pupils. The truth of the
+# eye positions (motion.py). RIGHT_EYE and LEFT_EYE, measured on the whole photo where the face is small in the
+# detector's 128-px input, sit 3-4 px lower and 5 % farther apart; they only anchor the movements.
+RIGHT_PUPIL = (204.4, 102.6)
+LEFT_PUPIL = (247.2, 105.3)
 
 # The head crop kept from the photo: an ellipse (centre, semi-axes) in photo px around hair, face and chin,
 # feathered over HEAD_FEATHER px so the background blends in.
@@ -36,6 +44,21 @@ HEAD_FEATHER = 9.0
 PEAK_PX = 4.0  # peak displacement of a movement at the apex, photo px (≈ frame px: faces are drawn at scale ≈ 1)
 SIGMA_PX = 6.5  # std of each Gaussian window, photo px: the movement stays within ≈ 2.5 σ of its anchor points
 NOISE_SIGMA = 2.0  # std of the per-frame Gaussian sensor noise, grey levels
+
+# A moving head samples its canvas up to this many px beyond each frame edge: the feathered head ellipse reaches
+# at most ≈ 20 px past the frame, and past the margin the canvas is plain background, which the border value repeats.
+MOTION_MARGIN = 32
+
+# The occluder of `covered` spans: a board with a brick pattern (a book held up) in front of the whole head, in photo
+# px; it covers the head ellipse with ≥ 10 px to spare. BlazeFace's best score on it is 0.19 over 600 moved frames
+# (colour and grey). A skin-toned hand over the face scored 0.3-0.7, and so did a plain or face-sized board: to the
+# detector a skin blob, or any blob framed by hair, is a face.
+BOARD_BOX = (140, 12, 310, 228)  # x0, y0, x1, y1
+BOARD_TINT = (70.0, 90.0, 150.0)  # RGB of the board where the pattern has its mean brightness, grey levels
+# The faceless cutaway: scikit-image's gravel texture (no face at BlazeFace confidence ≥ 0.3 in any crop; its best
+# score over 3 px-spaced crops is 0.13) at this scale, tinted by a left-to-right colour gradient.
+SCENE_SCALE = 0.8
+SCENE_TINT = ((150.0, 126.0, 98.0), (92.0, 112.0, 138.0))  # RGB at the left and right edges, grey levels
 
 
 def _offset(point: tuple[float, float], dx: float, dy: float) -> tuple[float, float]:
@@ -129,11 +152,12 @@ def _photo_and_mask() -> tuple[np.ndarray, np.ndarray]:
     return photo, mask
 
 
-def face_canvas(look: Look) -> np.ndarray:
-    """The still face of a subject on its background: (H, W, 3) float32 RGB in grey levels, before noise."""
+def face_canvas(look: Look, margin: int = 0) -> np.ndarray:
+    """The still face of a subject on its background: (H + 2·margin, W + 2·margin, 3) float32 RGB in grey levels,
+    before noise; frame pixel (x, y) is canvas pixel (x + margin, y + margin)."""
     photo, mask = _photo_and_mask()
-    height, width = FRAME_SHAPE
-    matrix = _affine(look)
+    height, width = FRAME_SHAPE[0] + 2 * margin, FRAME_SHAPE[1] + 2 * margin
+    matrix = _affine(look) + [[0.0, 0.0, margin], [0.0, 0.0, margin]]
     face = cv2.warpAffine(photo, matrix, (width, height), flags=cv2.INTER_AREA if look.scale < 1 else cv2.INTER_LINEAR)
     alpha = cv2.warpAffine(mask, matrix, (width, height), flags=cv2.INTER_LINEAR)[..., None]  # (H, W, 1)
     background = np.asarray(look.background, np.float32)
@@ -196,9 +220,89 @@ def render_frame(canvas: np.ndarray, field: np.ndarray | None, amp: float, noise
         map_x = xs - amp * field[..., 0]
         map_y = ys - amp * field[..., 1]
         canvas = cv2.remap(canvas, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    noisy = canvas + noise
+    return finish(canvas, noise)
+
+
+def finish(image: np.ndarray, noise: np.ndarray) -> np.ndarray:
+    """(H, W, 3) float32 grey levels plus `noise` → (H, W, 3) uint8, clipped and rounded."""
+    noisy = image + noise
     np.clip(noisy, 0, 255, out=noisy)
     return np.rint(noisy, out=noisy).astype(np.uint8)
+
+
+def background(look: Look) -> tuple[float, float, float]:
+    """The subject's background as it appears in the canvas (gain and bias applied), RGB grey levels."""
+    return tuple(c * look.gain + look.bias for c in look.background)
+
+
+def moved_canvas(canvas: np.ndarray, inverse: np.ndarray, field: np.ndarray | None, amp: float,
+                 border: tuple[float, float, float]) -> np.ndarray:
+    """The still face `canvas` (from face_canvas(look, MOTION_MARGIN)) moved by `amp * field` as in render_frame and
+    seen through a head pose: output pixel q shows the still frame at u = inverse·q, which shows the canvas at
+    u - amp·field(u). One resampling; the field is read at u, so the movement travels with the face.
+
+    `inverse` is the 2×3 matrix from output px to still-frame px (the inverse of the pose); `border` fills what lies
+    beyond the canvas (the plain background). Returns (H, W, 3) float32 grey levels, before noise.
+    """
+    xs, ys = _grid(FRAME_SHAPE)
+    inverse = inverse.astype(np.float32)
+    map_x = inverse[0, 0] * xs + inverse[0, 1] * ys + inverse[0, 2]  # (H, W) still-frame px
+    map_y = inverse[1, 0] * xs + inverse[1, 1] * ys + inverse[1, 2]
+    if field is not None and amp > 0:
+        shift = cv2.remap(field, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        map_x -= amp * shift[..., 0]
+        map_y -= amp * shift[..., 1]
+    return cv2.remap(canvas, map_x + MOTION_MARGIN, map_y + MOTION_MARGIN, cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_CONSTANT, borderValue=border)
+
+
+@lru_cache(maxsize=1)
+def _board() -> tuple[np.ndarray, np.ndarray]:
+    """The occluder in photo px: colour (512, 512, 3) float32 grey levels and alpha (512, 512) in [0, 1]."""
+    pattern = skimage.data.brick().astype(np.float32)  # (512, 512) grey
+    colour = (pattern / pattern.mean())[..., None] * np.asarray(BOARD_TINT, np.float32)
+    x0, y0, x1, y1 = BOARD_BOX
+    alpha = np.zeros(pattern.shape, np.float32)
+    cv2.rectangle(alpha, (x0, y0), (x1, y1), 1.0, -1)
+    alpha = cv2.GaussianBlur(alpha, (0, 0), 1.2)
+    colour.flags.writeable = False
+    alpha.flags.writeable = False
+    return colour, alpha
+
+
+def cover(image: np.ndarray, look: Look, pose: np.ndarray) -> np.ndarray:
+    """`image` (H, W, 3) float32 with the occluder held in front of the head of `look` moved by `pose` (2×3,
+    still-frame px → frame px), so it moves with the head. Returns a new (H, W, 3) float32."""
+    colour, alpha = _board()
+    matrix = pose[:, :2] @ _affine(look) + np.hstack([np.zeros((2, 2)), pose[:, 2:]])  # photo px → frame px
+    height, width = image.shape[:2]
+    board = cv2.warpAffine(colour, matrix, (width, height), flags=cv2.INTER_LINEAR)
+    weight = cv2.warpAffine(alpha, matrix, (width, height), flags=cv2.INTER_LINEAR)[..., None]  # (H, W, 1)
+    return weight * board + (1.0 - weight) * image
+
+
+@lru_cache(maxsize=1)
+def _scene() -> np.ndarray:
+    """The faceless cutaway picture: (h, w, 3) float32 grey levels, larger than a frame so that it can pan."""
+    texture = skimage.data.gravel().astype(np.float32)
+    texture = cv2.resize(texture, None, fx=SCENE_SCALE, fy=SCENE_SCALE, interpolation=cv2.INTER_AREA)
+    ramp = np.linspace(0.0, 1.0, texture.shape[1], dtype=np.float32)[None, :, None]  # (1, w, 1)
+    left, right = (np.asarray(c, np.float32) for c in SCENE_TINT)
+    picture = texture[..., None] / texture.mean() * (left + ramp * (right - left))
+    picture.flags.writeable = False
+    return picture
+
+
+def scene_room() -> tuple[int, int]:
+    """How far (dy, dx) px a frame-sized window can move inside the cutaway picture."""
+    h, w = _scene().shape[:2]
+    return h - FRAME_SHAPE[0], w - FRAME_SHAPE[1]
+
+
+def scene(x: int, y: int) -> np.ndarray:
+    """The frame-sized window (H, W, 3) float32 of the cutaway picture whose top-left corner is at (x, y)."""
+    height, width = FRAME_SHAPE
+    return _scene()[y : y + height, x : x + width]
 
 
 @lru_cache(maxsize=4)
