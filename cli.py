@@ -117,7 +117,7 @@ def ingest(
     face_detector: str = typer.Option("mediapipe", help="mediapipe (align on the eyes) | none (resize pre-cropped frames)"),
     face_model: Optional[Path] = typer.Option(None, help="BlazeFace .tflite (default $MER_DATA_FACE_MODEL, else the cache)"),
     min_confidence: float = typer.Option(0.5, help="face score accepted on its own (0.3 next to a confident one)"),
-    detect_hz: float = typer.Option(4.0, help="scheduled face detections per second of video (more where it moves)"),
+    detect_hz: float = typer.Option(3.0, help="scheduled face detections per second of video (more where it moves)"),
     smooth_s: float = typer.Option(0.5, help="radius of the eye-track smoothing window, seconds"),
     tolerance_px: float = typer.Option(1.0, help="frames share a matrix while their eyes stay this close (224-px units)"),
     image_format: str = typer.Option("jpg", "--format", help="jpg | png (lossless)"),

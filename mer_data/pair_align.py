@@ -2,7 +2,8 @@
 tracks the face window by window and hands out each pair's matrix (or why it has none) in frame order.
 
 Both frames of a pair are warped with the SAME matrix, so nothing moves inside a pair but the face itself: pretraining
-pairs take the matrix of the block holding their first frame (`leaf_blocks`), a labeled sample the matrix of its
+pairs take the matrix of the block holding their middle frame (`leaf_blocks`; a head moving within the pair is then
+off by half its motion in each frame rather than all of it in one), a labeled sample the matrix of its mean eyes over
 onset..apex (`span_matrix`). Blocks follow a fixed grid anchored at the clip's first frame and are halved only where the
 face moves, so a still head gives long runs of frames with one matrix, each frame encoded once.
 """
@@ -88,17 +89,23 @@ class PairMatrix:
 
 
 class Tracker:
-    """A clip's face observations, shared by every window asked of it, so each frame is detected at most once."""
+    """A clip's face observations, shared by every window asked of it, so each frame is detected at most once.
 
-    def __init__(self, detect: Callable[[int], Face | None], first: int, last: int, fps: float, cfg: TrackConfig):
+    `release(n)` (optional) is told when frames below n are no longer needed by the tracker or the pairs."""
+
+    def __init__(self, detect: Callable[[int], Face | None], first: int, last: int, fps: float, cfg: TrackConfig,
+                 release: Callable[[int], None] | None = None):
         self.detect, self.first, self.last, self.fps, self.cfg = detect, first, last, fps, cfg
+        self.release = release or (lambda n: None)
         self.known: dict[int, Face | None] = {}
 
-    def window(self, lo: int, hi: int, extra: tuple[int, ...] = ()) -> TrackWindow:
-        """The track over frames lo..hi from the scheduled detections within the margin (plus frames `extra`)."""
+    def window(self, lo: int, hi: int, keep_from: int, extra: tuple[int, ...] = ()) -> TrackWindow:
+        """The track over frames lo..hi from the scheduled detections within the margin (plus frames `extra`);
+        frames below `keep_from` are released as soon as the detections pass them."""
         m = self.cfg.margin(self.fps)
         points = sorted(set(schedule(self.first, self.last, self.cfg.step(self.fps), lo - m, hi + m)) | set(extra))
-        return analyse(observe(self.detect, points, self.cfg, self.known), lo, hi, self.cfg, self.fps)
+        obs = observe(self.detect, points, self.cfg, self.known, lambda b: self.release(min(b, keep_from)))
+        return analyse(obs, lo, hi, self.cfg, self.fps)
 
 
 def _result(k: int, track: TrackWindow, t0: int, t1: int, matrix: np.ndarray | None, reason: str) -> PairMatrix:
@@ -107,34 +114,32 @@ def _result(k: int, track: TrackWindow, t0: int, t1: int, matrix: np.ndarray | N
     return PairMatrix(k, matrix, "", track.eyes[[track.index(t0), track.index(t1)]])
 
 
-def align_pairs(tracker: Tracker, pairs: list[tuple[int, int]], labeled: bool,
-                release: Callable[[int], None]) -> Iterator[PairMatrix]:
-    """Each pair's alignment, for `pairs` (t0, t1) sorted by t0. `release(n)` is called when no frame below n will be
-    asked for again (the caller drops decoded frames); pairs of one block are yielded before the next is tracked.
+def align_pairs(tracker: Tracker, pairs: list[tuple[int, int]], labeled: bool) -> Iterator[PairMatrix]:
+    """Each pair's alignment, for `pairs` (t0, t1) sorted by t0; the tracker's `release` learns when frames below a
+    number are no longer needed. Pairs of one block are yielded before the next block is tracked, so a caller that
+    encodes each pair as it comes holds about a block of frames plus the lookahead.
 
-    Pretraining pairs are tracked one top-level block at a time; a labeled sample (onset, apex) gets its own window
-    with detections forced on its onset and apex."""
+    Pretraining pairs are tracked one top-level block at a time and take the matrix of the piece holding their middle
+    frame (clamped to the block); a labeled sample (onset, apex) gets its own window, with detections forced on its
+    onset and apex, and the matrix of its mean eyes over onset..apex."""
     cfg, k = tracker.cfg, 0
     while k < len(pairs):
         t0 = pairs[k][0]
         if labeled:
             t1 = pairs[k][1]
-            track = tracker.window(t0, t1, extra=(t0, t1))
+            track = tracker.window(t0, t1, keep_from=t0, extra=(t0, t1))
             yield _result(k, track, t0, t1, *span_matrix(track, t0, t1, cfg))
             k += 1
-            if k < len(pairs):
-                release(pairs[k][0] - cfg.margin(tracker.fps))  # the next sample's window may reach back this far
             continue
         lo, hi = top_block(tracker.first, tracker.last, t0, cfg.block(tracker.fps))
         end = k
         while end < len(pairs) and pairs[end][0] <= hi:
             end += 1
-        track = tracker.window(lo, max(hi, max(t1 for _, t1 in pairs[k:end])))
+        track = tracker.window(lo, max(hi, max(t1 for _, t1 in pairs[k:end])), keep_from=t0)
         pieces = leaf_blocks(track, lo, hi, cfg)
         for j in range(k, end):
             a, b = pairs[j]
-            matrix = next(m for p, q, m in pieces if p <= a <= q)
+            mid = min((a + b) // 2, hi)  # the pair's middle frame, within this block
+            matrix = next(m for p, q, m in pieces if p <= mid <= q)
             yield _result(j, track, a, b, matrix, track.lost_reason(a, b))
         k = end
-        if k < len(pairs):
-            release(pairs[k][0])  # later windows only need observations below this, and those are known

@@ -4,7 +4,7 @@ smoothed, and turned into one alignment matrix per stretch of frames.
 Everything here is a pure function of *observations* `{frame number: Face | None}` (None: no face above the fallback
 confidence, eyes outside the frame, or an unreadable frame), so it is tested without images. How it works:
 
-1. `schedule`: a detection every `step` frames on a grid anchored at the clip's first frame (about `detect_hz` per
+1. `schedule`: a detection every `step` frames on a grid anchored at the clip's first frame (`detect_hz` per
    second), plus the clip's last frame.
 2. `observe`: between two neighbouring observations that disagree (a face on one side only, or eyes that moved more
    than `move_px`), the midpoint is detected too, recursively: fast motion gets denser detections and the frame where a
@@ -41,10 +41,10 @@ class TrackConfig:
     """Tracking and matrix-sharing settings; times in seconds, distances in aligned output pixels."""
 
     size: int = 224  # output side; the px tolerances below are for 224 and scale with it
-    detect_hz: float = 4.0  # scheduled detections per second of video
+    detect_hz: float = 3.0  # scheduled detections per second of video
     min_confidence: float = 0.5  # a face at or above this score counts on its own
     fallback_confidence: float = 0.3  # a weaker face counts next to a confident, consistent neighbour
-    move_px: float = 3.0  # neighbouring detections whose eyes differ by more get a detection between them
+    move_px: float = 6.0  # neighbouring detections whose eyes differ by more get a detection between them
     outlier_px: float = 12.0  # a face this far from both agreeing neighbours is a bad detection, dropped
     cut_px: float = 30.0  # consecutive faces this far apart are different shots (an edit, another person)
     min_shot: int = 3  # shots shorter than this (frames) are lost: two bad detections in a row, not a face
@@ -96,10 +96,13 @@ def _split(a: Face | None, b: Face | None, cfg: TrackConfig) -> bool:
 
 
 def observe(detect: Callable[[int], Face | None], points: list[int], cfg: TrackConfig,
-            known: dict[int, Face | None] | None = None) -> dict[int, Face | None]:
+            known: dict[int, Face | None] | None = None,
+            passed: Callable[[int], None] | None = None) -> dict[int, Face | None]:
     """Observations at `points` and at the midpoints bisection asks for; `known` caches earlier detections.
 
-    `detect(n)` returns the face of frame n (or None) and is called once per frame over all calls sharing `known`.
+    Intervals are resolved in frame order, so frames are asked for roughly in order (a video reads forward), and
+    `passed(b)` is called once no frame below b will be asked for by this call. `detect(n)` returns the face of frame n
+    (or None) and is called once per frame over all calls sharing `known`.
     """
     known = {} if known is None else known
 
@@ -108,14 +111,18 @@ def observe(detect: Callable[[int], Face | None], points: list[int], cfg: TrackC
             known[n] = detect(n)
         return known[n]
 
-    obs = {p: get(p) for p in points}
-    stack = list(zip(points, points[1:]))
-    while stack:
-        a, b = stack.pop()
-        if b - a > 1 and _split(obs[a], obs[b], cfg):
-            m = (a + b) // 2
-            obs[m] = get(m)
-            stack += [(m, b), (a, m)]
+    obs = {points[0]: get(points[0])} if points else {}
+    for a, b in zip(points, points[1:]):
+        obs[b] = get(b)
+        stack = [(a, b)]
+        while stack:  # left half first: frames in increasing order
+            lo, hi = stack.pop()
+            if hi - lo > 1 and _split(obs[lo], obs[hi], cfg):
+                m = (lo + hi) // 2
+                obs[m] = get(m)
+                stack += [(m, hi), (lo, m)]
+        if passed is not None:
+            passed(b)
     return obs
 
 

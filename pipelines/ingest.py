@@ -50,7 +50,7 @@ class IngestConfig:
     face_model: str = ""  # .tflite path ("" → $MER_DATA_FACE_MODEL or the user cache)
     min_confidence: float = 0.5  # detection score accepted on its own
     fallback_confidence: float = 0.3  # lower score accepted next to a confident, consistent detection
-    detect_hz: float = 4.0  # scheduled face detections per second of video (more where the face moves)
+    detect_hz: float = 3.0  # scheduled face detections per second of video (more where the face moves)
     smooth_s: float = 0.5  # radius of the eye-track smoothing window, seconds
     tolerance_px: float = 1.0  # frames share one matrix while their eyes stay this close to the template (224 px)
     image_format: str = "jpg"  # "jpg" or "png" (lossless)

@@ -94,8 +94,8 @@ def alignments(frames: FrameWindow, span: ClipSpan, pairs: list[tuple[int, int]]
         counts["detections"] += 1
         return None if isinstance(image, FrameError) else find_face(detector, to_rgb(image))
 
-    tracker = Tracker(detect, span.first, span.last, span.fps, opts.track)
-    yield from align_pairs(tracker, pairs, opts.labeled, frames.release)
+    tracker = Tracker(detect, span.first, span.last, span.fps, opts.track, frames.release)
+    yield from align_pairs(tracker, pairs, opts.labeled)
 
 
 def _sample_json(row: dict, item: PairMatrix, opts: WorkerOptions) -> bytes:

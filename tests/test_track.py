@@ -51,10 +51,12 @@ def test_schedule_is_a_grid_plus_the_last_frame():
 def test_still_face_sparse_detections_one_matrix_per_block():
     clip = Clip(lambda n: (160.0, 100.0), noise=0.4)
     tw = track(clip, 0, 299)
-    assert len(set(clip.calls)) <= 300 // CFG.step(FPS) + 8  # about 4 detections a second, few extra
+    assert len(set(clip.calls)) <= 300 // CFG.step(FPS) + 8  # detect_hz detections a second, few extra
     assert (tw.shot != LOST).all() and not tw.cuts
-    raw = np.std(clip.noise[:300:8, 0])
-    assert np.std(tw.eyes[:, 0, 0]) < 0.75 * raw  # smoothing removes jitter (a linear fit over ±0.5 s)
+    observed = sorted(set(clip.calls))
+    raw = np.sqrt(np.mean(clip.noise[observed, 0] ** 2))  # the detections' own error
+    smoothed = np.sqrt(np.mean((tw.eyes[:, 0, 0] - (160.0 - EYE_GAP / 2)) ** 2))
+    assert smoothed < 0.85 * raw  # a linear fit over ±0.5 s averages the jitter down
     block = CFG.block(FPS)
     lo, hi = top_block(0, 299, 70, block)
     assert (lo, hi) == (block, 2 * block - 1)
@@ -132,8 +134,10 @@ def test_span_matrix_puts_the_mean_eyes_on_the_template():
     assert reason == ""
     mid = tw.eyes[20:32].mean(axis=0)
     np.testing.assert_allclose(apply(m, mid), template(224), atol=1e-3)
-    covered = track(Clip(lambda n: (160.0, 100.0), absent=range(22, 27)), 0, 99)  # 24 is a scheduled frame
-    assert span_matrix(covered, 20, 31, CFG) == (None, "no face tracked in frames 22..26 (pair 20->31)")
+    step = CFG.step(FPS)
+    covered = track(Clip(lambda n: (160.0, 100.0), absent=range(2 * step - 2, 2 * step + 3)), 0, 99)  # holds 2·step
+    assert span_matrix(covered, 15, 31, CFG) == (None, f"no face tracked in frames {2 * step - 2}..{2 * step + 2} "
+                                                       "(pair 15->31)")
 
 
 def test_change_px_is_in_aligned_pixels():
