@@ -103,3 +103,17 @@ def test_labeled_samples_are_aligned_around_their_own_frames(moving, tmp_path, f
     for meta in metas:
         (e0, s0), (e1, s1) = _errors(meta, truths[str(Path(meta["source"]).resolve())])
         assert e0 < 4.0 and e1 < 4.0 and abs(s0 - 1) < 0.05, meta["sample_id"]
+
+
+def test_preview_marks_the_tracked_and_template_eyes(moving, tmp_path, face_model):
+    from mer_data.preview import LABEL_H, contact_sheet
+
+    _ingest(moving[False], tmp_path, shard_size=5000)
+    plain, marked = contact_sheet(tmp_path, count=2), contact_sheet(tmp_path, count=2, eyes=True)
+    assert plain.shape == marked.shape
+    changed = np.any(plain != marked, axis=2)
+    tile = plain.shape[1] // 3
+    assert changed[:, :2 * tile].any() and not changed[:, 2 * tile:].any()  # f0, f1 marked; the difference untouched
+    green = (marked[..., 1] > 200) & (marked[..., 0] < 80) & (marked[..., 2] < 80)  # BGR
+    rows, cols = np.nonzero(green[LABEL_H: LABEL_H + tile, :tile])
+    assert rows.size and abs(rows.mean() - 0.38 * tile) < 6 and abs(cols.mean() - tile / 2) < 6  # eyes on the template
