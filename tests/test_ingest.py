@@ -272,3 +272,16 @@ def test_cli_fails_above_max_failure_rate(synth_root, tmp_path, model):
                                         "--workers", "0", "--max-failure-rate", "0"])
     assert res.exit_code == 1 and "FAILED" in res.output and "bad_frame" in res.output
     assert os.path.isfile(tmp_path / "o" / "000000_stats.json")  # the shards are still written
+
+
+def test_face_detector_none_resizes_whole_frames(synth_root, tmp_path):
+    root = synth_root("casme2")
+    summary = run_ingest(_cfg(root, tmp_path, face_detector="none", size=64))
+    assert summary["ok"] and summary["detections"] == 0 and summary["encodes_per_frame"] == 1.0
+    samples = _samples(tmp_path)
+    assert len(samples) == summary["written"] and samples[0]["f0.jpg"].shape == (64, 64, 3)
+    src = ADAPTERS["casme2"].iter_clips(root).__next__()
+    h, w = cv2.imread(str(next(Path(src.source).iterdir()))).shape[:2]
+    assert all(np.allclose(s["json"]["crop"], [[64 / w, 0, 0], [0, 64 / h, 0]], atol=1e-6) for s in samples)
+    assert all("eyes" not in s["json"] for s in samples)
+    assert "track" not in json.loads((tmp_path / "ingest.json").read_text())["config"]
