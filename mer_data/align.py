@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -21,6 +21,7 @@ EYE_DISTANCE = 0.30  # inter-ocular distance as a fraction of the output width (
 EYE_LINE = 0.38  # height of the eye line as a fraction of the output height (mouth and chin fit below)
 REFINE_CONTEXT = 2.5  # side of the refinement crop as a multiple of the first detection's box
 REFINE_SIDE = 256  # the crop is resampled to this side (px): its cost does not grow with the frame
+FIND_SIDE = 256  # `find_face` looks for the face in a copy of the frame shrunk to this longer side (px)
 
 
 @dataclass(frozen=True)
@@ -118,21 +119,22 @@ class FaceDetector:
                               right_eye=(kp[0].x * w, kp[0].y * h), left_eye=(kp[1].x * w, kp[1].y * h)))
         return sorted(faces, key=lambda f: -f.score)
 
-    def refine(self, rgb: np.ndarray, face: Face) -> Face:
+    def refine(self, rgb: np.ndarray, face: Face, to_rgb: Callable[[np.ndarray], np.ndarray] | None = None) -> Face:
         """Detect again in a square crop around `face` (REFINE_CONTEXT × its box, resampled to REFINE_SIDE px) and
         map the result back; `face` unchanged when the crop has none.
 
         The short-range model sees the frame shrunk to 128×128, where the face's share of the input, hence the
         keypoints' bias, depends on the framing; in the crop the face fills about 40 % of the input whatever its size
         in the frame. Measured on moving synthetic heads (bench/bench_align.py): the eye distance's bias drops from
-        about −2 % to under 0.5 %, the median eye error by about a sixth.
+        about −2 % to under 0.5 %, the median eye error by about a sixth. With `to_rgb`, `rgb` is a frame in another
+        colour order and only the crop is converted.
         """
         x, y, w, h = face.bbox
         side = max(16.0, REFINE_CONTEXT * max(w, h))
         scale = REFINE_SIDE / side
         x0, y0 = x + w / 2 - side / 2, y + h / 2 - side / 2
         crop = warp(rgb, np.array([[scale, 0.0, -x0 * scale], [0.0, scale, -y0 * scale]]), REFINE_SIDE)  # black outside
-        found = self(crop)
+        found = self(to_rgb(crop) if to_rgb else crop)
         if not found:
             return face
         f = found[0]
@@ -154,17 +156,26 @@ class FaceDetector:
         self.close()
 
 
-def find_face(detector: FaceDetector, rgb: np.ndarray) -> Face | None:
-    """The subject's face in an RGB frame: the largest face above the detector's fallback confidence, refined in a
-    crop; None when there is none or when its eyes lie outside the frame (a face leaving the picture is not tracked).
+def find_face(detector: FaceDetector, frame: np.ndarray,
+              to_rgb: Callable[[np.ndarray], np.ndarray] | None = None) -> Face | None:
+    """The subject's face in a frame (RGB, or any colour order `to_rgb` converts): the largest face above the
+    detector's fallback confidence, found in a copy shrunk to FIND_SIDE px and refined in a crop of the full frame;
+    None when there is none or when its eyes lie outside the frame (a face leaving the picture is not tracked).
 
     The largest, not the most confident: the subject is the face nearest the camera; another person shows up as a
-    jump in the track, which the track cuts (see mer_data/track.py)."""
-    faces = detector(rgb)
+    jump in the track, which the track cuts (see mer_data/track.py). The shrunk copy only has to locate the face (the
+    model sees 128×128 either way); the keypoints come from the refinement at full resolution."""
+    h, w = frame.shape[:2]
+    s = min(1.0, FIND_SIDE / max(h, w))
+    small = frame if s == 1.0 else cv2.resize(frame, (max(1, round(w * s)), max(1, round(h * s))),
+                                              interpolation=cv2.INTER_LINEAR)
+    faces = detector(to_rgb(small) if to_rgb else small)
     if not faces:
         return None
-    face = detector.refine(rgb, max(faces, key=lambda f: f.bbox[2] * f.bbox[3]))
-    h, w = rgb.shape[:2]
+    f = max(faces, key=lambda f: f.bbox[2] * f.bbox[3])
+    box = tuple(v / s for v in f.bbox)
+    face = detector.refine(frame, Face(f.score, box, tuple(v / s for v in f.right_eye), tuple(v / s for v in f.left_eye)),
+                           to_rgb)
     if not all(0 <= x < w and 0 <= y < h for x, y in (face.right_eye, face.left_eye)):
         return None
     return face

@@ -92,7 +92,7 @@ def alignments(frames: FrameWindow, span: ClipSpan, pairs: list[tuple[int, int]]
     def detect(n: int):
         image = frames.get(n)
         counts["detections"] += 1
-        return None if isinstance(image, FrameError) else find_face(detector, to_rgb(image))
+        return None if isinstance(image, FrameError) else find_face(detector, image, to_rgb)
 
     tracker = Tracker(detect, span.first, span.last, span.fps, opts.track, frames.release)
     yield from align_pairs(tracker, pairs, opts.labeled)
