@@ -59,20 +59,17 @@ def video_info(path: str) -> tuple[int, float]:
 
 def frame_span(clip: Clip) -> tuple[int, int, int]:
     """(first, last, count) of a folder clip's frame numbers, scanning the names without keeping them; (0, -1, 0)
-    for an empty or unreadable folder."""
+    for a folder without frames. Raises OSError when the folder cannot be listed."""
     rx = _compiled(clip.pattern)
     first, last, count = None, None, 0
-    try:
-        with os.scandir(clip.source) as entries:
-            for entry in entries:
-                if not entry.name.lower().endswith(IMAGE_EXTENSIONS):
-                    continue
-                m = rx.fullmatch(entry.name)
-                if m:
-                    n = int(m.group(1))
-                    first, last, count = n if first is None else min(first, n), n if last is None else max(last, n), count + 1
-    except OSError:
-        return 0, -1, 0
+    with os.scandir(clip.source) as entries:
+        for entry in entries:
+            if not entry.name.lower().endswith(IMAGE_EXTENSIONS):
+                continue
+            m = rx.fullmatch(entry.name)
+            if m:
+                n = int(m.group(1))
+                first, last, count = n if first is None else min(first, n), n if last is None else max(last, n), count + 1
     return (first, last, count) if count else (0, -1, 0)
 
 

@@ -83,9 +83,11 @@ def list_clip(clip: Clip) -> ClipSpan:
         first, last, count = clip.first, clip.first + length - 1, length
         fps = fps if 1.0 <= fps <= MAX_FPS else nominal_fps(clip.dataset)
     else:
-        if not Path(clip.source).is_dir():
-            return ClipSpan(clip, status="unreadable_folder", reason=f"cannot list frame folder {clip.source}")
-        first, last, count = frame_span(clip)
+        try:
+            first, last, count = frame_span(clip)
+        except OSError as exc:
+            return ClipSpan(clip, status="unreadable_folder",
+                            reason=f"cannot list frame folder {clip.source}: {exc.strerror or exc}")
         fps = nominal_fps(clip.dataset)
         if count == 0:
             return ClipSpan(clip, status="no_frames", reason=f"no frame files in {clip.source}")

@@ -129,4 +129,5 @@ def test_frame_span_scans_a_folder(tmp_path):
         cv2.imwrite(str(tmp_path / f"img{n}.jpg"), np.zeros((4, 4, 3), np.uint8))
     (tmp_path / "notes.txt").write_text("x")
     assert frame_span(Clip("x", "x/s", "c", str(tmp_path), pattern=r"img(\d+)\.jpg")) == (3, 40, 3)
-    assert frame_span(Clip("x", "x/s", "c", str(tmp_path / "none"))) == (0, -1, 0)
+    with pytest.raises(OSError):
+        frame_span(Clip("x", "x/s", "c", str(tmp_path / "none")))

@@ -77,3 +77,79 @@ def test_labeled_layout_keeps_bad_rows_and_marks_missing_clips(monkeypatch):
                                              "casme3/spNO.9/z/1"]
     assert [r["status"] for r in rows] == [STATUS_OK, "bad_apex", STATUS_OK, "missing_clip"]
     assert (rows[0]["t0"], rows[0]["t1"]) == (5, 9) and [s.index for s in specs] == [0, 1]
+
+
+def test_a_folder_that_cannot_be_listed_is_a_row(tmp_path, monkeypatch):
+    import os
+
+    from pipelines.plan import list_clip
+
+    folder = tmp_path / "sub01" / "EP01"
+    folder.mkdir(parents=True)
+    clip = Clip("casme2", "casme2/sub01", "EP01", str(folder), pattern=r"img(\d+)\.jpg")
+    assert list_clip(clip).status == "no_frames"
+    real = os.scandir
+    monkeypatch.setattr(os, "scandir", lambda p: (_ for _ in ()).throw(PermissionError(13, "Permission denied"))
+                        if str(p) == str(folder) else real(p))
+    span = list_clip(clip)
+    assert span.status == "unreadable_folder" and "Permission denied" in span.reason
+    assert list_clip(Clip("casme2", "casme2/sub01", "gone", str(tmp_path / "gone"))).status == "unreadable_folder"
+
+
+class _FakeRay:
+    """Just enough of `ray` for the driver loop: tasks run when submitted; records the most ever in flight."""
+
+    class exceptions:  # noqa: N801 (mirrors ray.exceptions)
+        RayError = RuntimeError
+
+    def __init__(self):
+        self.in_flight, self.most = set(), 0
+
+    def is_initialized(self):
+        return True
+
+    def remote(self, **_):
+        fake = self
+
+        class Task:
+            def __init__(self, fn):
+                self.fn = fn
+
+            def remote(self, *args):
+                ref = object()
+                fake.results = getattr(fake, "results", {})
+                fake.results[ref] = self.fn(*args)
+                fake.in_flight.add(ref)
+                fake.most = max(fake.most, len(fake.in_flight))
+                return ref
+
+        return Task
+
+    def wait(self, refs, num_returns=1):
+        return refs[:1], refs[1:]
+
+    def get(self, ref):
+        self.in_flight.discard(ref)
+        return self.results.pop(ref)
+
+    def get_runtime_context(self):
+        return type("Ctx", (), {"get_node_id": lambda self: "node-0"})()
+
+
+def test_the_ray_driver_keeps_a_bounded_number_of_tasks_in_flight(monkeypatch, tmp_path):
+    import sys
+
+    from pipelines import ingest
+
+    fake = _FakeRay()
+    monkeypatch.setitem(sys.modules, "ray", fake)
+    monkeypatch.setattr(ingest, "run_shard", lambda spec, opts: {"rows": 1, "written": 1, "failures_by_reason": {},
+                                                               "frames_encoded": 2})
+    clips = _fake_listing(monkeypatch, {f"v{i}": 30 for i in range(40)})
+    specs = layout_unlabeled(clips, PairOptions(), shard_size=10)
+    cfg = ingest.IngestConfig(out=str(tmp_path), workers=3)
+    tally = ingest.Tally(tmp_path, 0.0)
+    bar = type("Bar", (), {"update": lambda self, n: None, "set_postfix": lambda self, **kw: None})()
+    ingest._run_ray(specs, set(), None, cfg, bar, tally)
+    assert tally.shards == tally.shards_run == 100 and fake.most == ingest.IN_FLIGHT * 3
+    assert tally.nodes == {"node-0"}
