@@ -38,13 +38,14 @@ def test_mapping_statuses():
     assert [megc.assign(d, e)[1] for d, e in [("samm", "Contempt"), ("casme2", "happiness"), ("smic", "surprise")]] == [0, 1, 2]
     assert megc.assign("casme2", "others")[2] == "excluded_class"
     assert normalize_emotion("  Other ") == "others"
-    with pytest.raises(MerDataError, match=r"--classes 6 is not defined for casme2 \(choose from \[3, 5\]\)"):
+    with pytest.raises(MerDataError, match=r"--classes 6 is not defined for casme2 \(choose from 3, 5, objective\)"):
         load_mapping("casme2", 6)
 
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"dataset": "casme2", "protocol": "lodo"}, "needs a composite"), ({"protocol": "kfold"}, "--protocol 'kfold'"),
-    ({"dataset": "mmew"}, "unknown dataset 'mmew'"),
+    ({"dataset": "casme4"}, "unknown dataset 'casme4'"), ({"au_or": "any"}, "--au-or 'any'"),
+    ({"frame_tolerance": -1}, "--frame-tolerance -1"),
 ])
 def test_config_rejects_bad_flags(kwargs, message):
     with pytest.raises(MerDataError, match=message):
