@@ -179,7 +179,8 @@ def summarize(manifest: Manifest, path: Path) -> str:
         lines.append(f"    {status} {n}: e.g. " + "; ".join(examples))
     warned = [r for r in rows if r["warnings"]]
     if warned:
-        lines.append(f"  warnings {len(warned)} (sheet vs frames on disk): e.g. {warned[0]['sample_id']} ({warned[0]['warnings']})")
+        first = warned[0]
+        lines.append(f"  warnings {len(warned)} (sheet vs frames on disk): e.g. {first['sample_id']} ({first['warnings']})")
     used = Counter(q for r in rows for q in filter(None, (r["fixes"] + "," + r["flags"]).split(",")))
     if used:
         lines.append("  quirks: " + ", ".join(f"{q} x{n}" for q, n in sorted(used.items())))

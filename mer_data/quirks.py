@@ -2,8 +2,8 @@
 
 A quirk matches a row by (dataset, key, field) *and* the sheet's value: a corrected re-release of a sheet no longer
 matches, so it is left alone. The key `*` matches every row of the dataset (a convention of the whole sheet, such as
-SAMM Long Videos writing an apex that was not annotated as -1). `action` is `fix` (replace the cell by `corrected`, or by the middle frame when `corrected`
-is `middle`) or `flag` (keep the cell, name the quirk in the manifest).
+SAMM Long Videos writing an apex that was not annotated as -1). `action` is `fix` (replace the cell by `corrected`,
+or by the middle frame when `corrected` is `middle`) or `flag` (keep the cell, name the quirk in the manifest).
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from mer_data import MerDataError
 from mer_data.datasets.locate import Labels, check_root, find_dirs, find_sheet, mark_duplicates
+from mer_data.datasets import longvideo
 from mer_data.datasets.longvideo import Where, count_other, is_micro, video_sample
 from mer_data.records import Clip, Sample
 from mer_data.sheets import Sheet, SheetRow, read_headerless, read_values, to_text
@@ -67,9 +68,10 @@ def _sample(row: SheetRow, subjects: dict[str, str], videos: dict[str, str], bas
     code = videos.get(video, "")
     cells = {f: row.cells[f] for f in ("onset", "apex", "offset")}
     labels = Labels(to_text(row.cells["emotion"]), to_text(row.cells["au"]))
-    where = Where(NAME, folder, f"{folder}/{name}", f"{folder}/{folder.lstrip('s')}_{code}*", PATTERN)
-    sample = video_sample(where, cells, {f: f"column {f}" for f in cells}, labels, row.row, bases, apply_fixes,
-                          "CAS(ME)^2 sheet")
+    known = subject_id in subjects and bool(code)
+    rel = f"{folder}/{folder.lstrip('s')}_{code}*" if known else f"{folder}/{video}"  # unknown: not searched
+    sample = video_sample(Where(NAME, folder, f"{folder}/{name}", rel, PATTERN), cells, {f: f"column {f}" for f in cells},
+                          labels, row.row, bases if known else [], apply_fixes, "CAS(ME)^2 sheet")
     if subject_id not in subjects:
         return dataclasses.replace(sample, status="bad_row", reason=f"subject {subject_id!r} is not in {SUBJECTS!r}")
     if not code:
@@ -85,16 +87,9 @@ def other_rows(root: Path, annotations: Path | None = None) -> dict[str, int]:
 
 def iter_clips(root: Path) -> Iterator[Clip]:
     """Every long video `s<NN>/<NN>_<code><name>/` on disk, labelled or not, in sorted order."""
-    root = check_root(root, NAME)
-    for base in find_dirs(root, FRAME_DIRS):
-        subjects = sorted(p for p in base.glob("s[0-9]*") if p.is_dir())
-        if subjects:
-            for sub in subjects:
-                for video in sorted(p for p in sub.iterdir() if p.is_dir()):
-                    yield Clip(NAME, f"{NAME}/{sub.name}", video.name, str(video), "frames", PATTERN)
-            return
+    return longvideo.video_clips(root, NAME, FRAME_DIRS, "s[0-9]*/*", lambda video: video.parent.name, PATTERN)
 
 
 def clip_for(sample: Sample) -> Clip:
     """The Clip (the whole video folder) holding a sample's frames."""
-    return Clip(NAME, sample.subject, sample.clip, sample.source, "frames", PATTERN)
+    return longvideo.clip_for(sample, PATTERN)

@@ -129,8 +129,8 @@ def check_frames(clip: Clip, onset: int, offset: int) -> tuple[str, str, tuple[i
         if length == 0:
             return "missing_frames", f"video {clip.source} is unreadable or empty", None
         if onset < clip.first or offset > last:
-            return ("missing_frames", f"frames {onset}..{offset} not all in video {clip.source} (frames {clip.first}..{last})",
-                    (clip.first, last))
+            why = f"frames {onset}..{offset} not all in video {clip.source} (frames {clip.first}..{last})"
+            return "missing_frames", why, (clip.first, last)
         return STATUS_OK, "", (clip.first, last)
     have = frame_files(clip)
     span = (next(iter(have)), next(reversed(have))) if have else None

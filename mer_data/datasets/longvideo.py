@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from mer_data.datasets.locate import Labels, frame_fields, locate_clip, sample_from_row
+from mer_data.datasets.locate import Labels, check_root, find_dirs, frame_fields, locate_clip, sample_from_row
 from mer_data.records import Clip, Sample
 from mer_data.sheets import to_text
 
@@ -53,3 +53,21 @@ def video_sample(where: Where, cells: dict[str, object], columns: dict[str, str]
         found = dataclasses.replace(found, clip=Path(found.source).name)
     searched = f"{what} row {row}; searched {', '.join(str(b) for b in bases)}"
     return sample_from_row(found or template, where.key, frames, labels, row, found, searched)
+
+
+def video_clips(root: Path, dataset: str, frame_dirs: Iterable[str], glob: str, subject_of: Callable[[Path], str],
+                pattern: str) -> Iterator[Clip]:
+    """Every video folder matching `glob` under the first frame dir holding any, as a whole-video Clip of the subject
+    `subject_of(folder)`, in sorted order."""
+    root = check_root(root, dataset)
+    for base in find_dirs(root, frame_dirs):
+        videos = sorted(p for p in base.glob(glob) if p.is_dir())
+        if videos:
+            for video in videos:
+                yield Clip(dataset, f"{dataset}/{subject_of(video)}", video.name, str(video), "frames", pattern)
+            return
+
+
+def clip_for(sample: Sample, pattern: str) -> Clip:
+    """The Clip (the whole video folder) holding a sample's frames."""
+    return Clip(sample.dataset, sample.subject, sample.clip, sample.source, "frames", pattern)

@@ -23,6 +23,7 @@ from pathlib import Path
 from mer_data import MerDataError
 from mer_data.datasets import samm, tabular
 from mer_data.datasets.locate import Labels, check_root, find_dirs, find_sheet, mark_duplicates
+from mer_data.datasets import longvideo
 from mer_data.datasets.longvideo import Where, count_other, is_micro, video_sample
 from mer_data.records import Clip, Sample
 from mer_data.sheets import Sheet, SheetRow, read_sheet, to_text
@@ -89,15 +90,10 @@ def other_rows(root: Path, annotations: Path | None = None) -> dict[str, int]:
 
 def iter_clips(root: Path) -> Iterator[Clip]:
     """Every long video `<sss>_<i>/` on disk, labelled or not, in sorted order."""
-    root = check_root(root, NAME)
-    for base in find_dirs(root, FRAME_DIRS):
-        videos = sorted(p for p in base.glob("[0-9]*_[0-9]*") if p.is_dir())
-        if videos:
-            for video in videos:
-                yield Clip(NAME, f"{NAME}/{video.name.split('_')[0]}", video.name, str(video), "frames", PATTERN)
-            return
+    return longvideo.video_clips(root, NAME, FRAME_DIRS, "[0-9]*_[0-9]*", lambda video: video.name.split("_")[0],
+                                 PATTERN)
 
 
 def clip_for(sample: Sample) -> Clip:
     """The Clip (the whole video folder) holding a sample's frames."""
-    return Clip(NAME, sample.subject, sample.clip, sample.source, "frames", PATTERN)
+    return longvideo.clip_for(sample, PATTERN)

@@ -70,7 +70,7 @@ def write_mmew(root: Path, plan: Plan) -> Tree:
 def write_4dme(root: Path, plan: Plan) -> Tree:
     """`4DME_Labelling_Micro_release v1.xlsx` and grayscale `gray_micro/S<ss>/S<ss>_1st_<vvv>_<nn>_1/img<N>.jpg`
     (N absolute). The second clip's emotion is written with two labels ("Surprise+Positive" style) and the first
-    clip's first AU is marked static "(k)", as in the real sheet."""
+    clip's AUs begin with a static one "AU4(k)", as in the real sheet."""
     _no_video(plan, "4DME")
     episodes, takes, emotions = [], [], []
     for i in range(plan.subjects):
@@ -80,7 +80,7 @@ def write_4dme(root: Path, plan: Plan) -> Tree:
             rng = rng_for(plan.seed, "4dme", subject, clip, "timing")
             ep = episode(rng, subject, clip, emotion_at("4dme", i, j, plan.clips_per_subject), int(rng.integers(30, 900)))
             if not episodes:
-                ep = Episode(ep.subject, ep.clip, ep.emotion, ep.onset, ep.apex, ep.offset, _static_first(ep.au),
+                ep = Episode(ep.subject, ep.clip, ep.emotion, ep.onset, ep.apex, ep.offset, f"AU4(k)+{ep.au}",
                              ep.objective)
             episodes.append(ep)
             emotions.append(ep.emotion + ("+Positive" if len(emotions) == 1 and ep.emotion != "Positive" else ""))
@@ -92,12 +92,6 @@ def write_4dme(root: Path, plan: Plan) -> Tree:
     sheet = root / "4DME_Labelling_Micro_release v1.xlsx"
     fourdme_sheet(sheet, episodes, emotions)
     return Tree("4dme", root, plan.subjects, len(takes), len(episodes), frames, sheet, tuple(truth))
-
-
-def _static_first(au: str) -> str:
-    """4DME's AU string with its first AU marked static: '4+9' → 'AU4(k)+AU9'."""
-    first, *rest = au.split("+")
-    return "+".join([f"AU{first}(k)", *(f"AU{code}" for code in rest)])
 
 
 def write_casme3c(root: Path, plan: Plan) -> Tree:
