@@ -56,7 +56,8 @@ def iter_samples(spec: SheetSpec, root: Path, annotations: Path | None, apply_fi
     yield from mark_duplicates(_sample(spec, row, bases, apply_fixes, optional) for row in sheet.rows)
 
 
-def _sample(spec: SheetSpec, row: SheetRow, bases: list[Path], apply_fixes: bool, optional: dict[str, str | None]) -> Sample:
+def _sample(spec: SheetSpec, row: SheetRow, bases: list[Path], apply_fixes: bool,
+            optional: dict[str, str | None]) -> Sample:
     col = spec.columns
     subject_text, clip_text = to_text(row.cells[col["subject"]]), to_text(row.cells[col["clip"]])
     subject = spec.subject_folder(subject_text) if subject_text else ""
@@ -64,8 +65,8 @@ def _sample(spec: SheetSpec, row: SheetRow, bases: list[Path], apply_fixes: bool
     named = bool(subject and clip)
     key = spec.key(subject, clip, to_text(row.cells[col["onset"]])) if named else f"row{row.row}"
     cells = {f: row.cells[col[f]] if f in col else MIDDLE for f in ("onset", "apex", "offset")}
-    labels = {f: col.get(f, "(no apex column: middle frame)") for f in cells}
-    frames = frame_fields(spec.dataset, key, cells, labels, apply_fixes)
+    headers = {f: col.get(f, "(no apex column: middle frame)") for f in cells}  # named in the reasons
+    frames = frame_fields(spec.dataset, key, cells, headers, apply_fixes)
     if not named and frames.status == "ok":
         frames = dataclasses.replace(frames, status="bad_row", reason=f"{col['subject']} or {col['clip']} is empty")
     template = Clip(spec.dataset, f"{spec.dataset}/{subject}", clip, source="", pattern=spec.pattern)
