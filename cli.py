@@ -39,8 +39,9 @@ def one_line_errors(fn):
 @data_app.command()
 @one_line_errors
 def synth(
-    dataset: str = typer.Argument(..., help="casme2 | samm | smic | casme3 | megc2019"),
-    out: Optional[Path] = typer.Option(None, help="dataset root to write (default data/<dataset>, data/ for megc2019)"),
+    dataset: str = typer.Argument(..., help="casme2 | samm | smic | casme3 | casme | casme_sq | samm_lv | mmew | 4dme | "
+                                            "casme3c | megc2019 | cd5me"),
+    out: Optional[Path] = typer.Option(None, help="dataset root to write (default data/<dataset>, data/ for composites)"),
     subjects: int = typer.Option(3, help="subjects per dataset"),
     clips_per_subject: int = typer.Option(4, help="micro-expressions per subject (casme3: two or three per video)"),
     video: bool = typer.Option(False, "--video", help="write clips as video files instead of frame folders"),
@@ -63,22 +64,28 @@ def synth(
 @data_app.command()
 @one_line_errors
 def splits(
-    dataset: str = typer.Argument(..., help="casme2 | samm | smic | casme3 | megc2019"),
-    protocol: str = typer.Option("loso", help="loso (leave one subject out) | lodo (leave one dataset out, megc2019)"),
-    classes: Optional[int] = typer.Option(None, help="class count (casme2 5|3, samm 5|3, smic 3, casme3 7|4|3, megc2019 3)"),
-    root: Optional[Path] = typer.Option(None, help="the unpacked dataset (default data/<dataset>, data/ for megc2019)"),
+    dataset: str = typer.Argument(..., help="casme2 | samm | smic | casme3 | casme | casme_sq | samm_lv | mmew | 4dme | "
+                                            "casme3c | megc2019 | cd5me"),
+    protocol: str = typer.Option("loso", help="loso (leave one subject out) | lodo (leave one dataset out, composites)"),
+    classes: Optional[str] = typer.Option(None, help="class count (casme2 5|3, samm 5|3, smic 3, casme3 7|4|3, casme 4|3, "
+                                                     "casme_sq 4|3, samm_lv 5|3, mmew 6|7|3, 4dme 5|3, casme3c 7|4|3, "
+                                                     "megc2019 3, cd5me 3) or objective (casme2, samm, samm_lv, casme3)"),
+    root: Optional[Path] = typer.Option(None, help="the unpacked dataset (default data/<dataset>, data/ for composites)"),
     annotations: Optional[Path] = typer.Option(None, help="the coding sheet (default: found under --root)"),
     out: Optional[Path] = typer.Option(None, help="manifest file (default manifests/<dataset>_<protocol>_<N>cls.parquet)"),
     camera: str = typer.Option("HS", help="smic camera: HS | VIS | NIR"),
     smic_apex: str = typer.Option("middle", help="smic apex policy: middle | max_diff"),
     fixes: bool = typer.Option(True, help="apply the known corrections of mer_data/tables/quirks.csv"),
+    au_or: str = typer.Option("union", help="AU columns for an 'or' of AUs: union (every alternative) | first | none"),
+    frame_tolerance: int = typer.Option(0, help="frames a clip on disk may start/end away from onset/offset "
+                                                "before the row gets a warning"),
 ) -> None:
     """Write a validated split manifest (parquet) of every annotated micro-expression, with folds and statuses."""
     from manifests.build import SplitConfig, build_manifest, default_out, summarize
     from manifests.io import write_manifest
 
     cfg = SplitConfig(dataset=dataset, protocol=protocol, classes=classes, root=root, annotations=annotations,
-                      camera=camera, smic_apex=smic_apex, apply_fixes=fixes)
+                      camera=camera, smic_apex=smic_apex, apply_fixes=fixes, au_or=au_or, frame_tolerance=frame_tolerance)
     manifest = build_manifest(cfg)
     path = write_manifest(manifest.rows, manifest.metadata(), out or default_out(cfg, manifest.mapping), manifest.columns)
     typer.echo(summarize(manifest, path))
@@ -104,7 +111,8 @@ def models_fetch(
 @data_app.command()
 @one_line_errors
 def ingest(
-    dataset: str = typer.Argument(..., help="casme2 | samm | smic | casme3"),
+    dataset: str = typer.Argument(..., help="casme2 | samm | smic | casme3 | casme | casme_sq | samm_lv | mmew | 4dme | "
+                                            "casme3c"),
     out: Path = typer.Option(..., help="shard directory"),
     root: Optional[Path] = typer.Option(None, help="the unpacked dataset (default data/<dataset>)"),
     labeled: bool = typer.Option(False, help="one sample per annotated ME (f0 = onset, f1 = apex) for fine-tuning"),

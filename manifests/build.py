@@ -12,11 +12,13 @@ from pathlib import Path
 
 import mer_data
 from mer_data import MerDataError
-from mer_data.classes import ClassMapping, load_mapping
+from mer_data.aus import OR_RULES
+from mer_data.classes import ClassMapping, load_mapping, normalize_objective
 from mer_data.datasets import ADAPTERS, COMPOSITES
 from mer_data.quirks import flags_of
 from mer_data.records import STATUS_OK, Sample
 from mer_data.sheets import sha256_file
+from manifests.columns import au_columns, objective_class, span_warnings
 from manifests.protocols import PROTOCOLS, assign_folds, check_invariants
 
 
@@ -24,14 +26,16 @@ from manifests.protocols import PROTOCOLS, assign_folds, check_invariants
 class SplitConfig:
     """What `mer-data splits` builds; written into the manifest's metadata."""
 
-    dataset: str = "casme2"  # casme2 | samm | smic | casme3 | megc2019
+    dataset: str = "casme2"  # an adapter (casme2 | samm | smic | casme3 | mmew | ...) or a composite (megc2019 | cd5me)
     protocol: str = "loso"  # loso (leave one subject out) | lodo (leave one dataset out; composites only)
-    classes: int | None = None  # class count of the mapping; None = the dataset's default (casme2 5, casme3 7, ...)
+    classes: int | str | None = None  # class count of the mapping, or "objective"; None = the dataset's default
     root: Path | None = None  # the unpacked dataset; None = data/<dataset> (data/ for megc2019) under the cwd
     annotations: Path | None = None  # the coding sheet; None = found under the root by its known names
     camera: str = "HS"  # smic: HS | VIS | NIR (the megc2019 composite always uses HS)
     smic_apex: str = "middle"  # smic apex policy: middle | max_diff
     apply_fixes: bool = True  # apply the `fix` rows of tables/quirks.csv (False: such rows keep their bad status)
+    au_or: str = "union"  # how an "or" of AUs marks the AU columns: union (every alternative) | first | none
+    frame_tolerance: int = 0  # frames the clip on disk may start/end away from onset/offset before a warning
 
     def __post_init__(self) -> None:
         if self.dataset not in ADAPTERS and self.dataset not in COMPOSITES:
@@ -41,6 +45,10 @@ class SplitConfig:
         if self.protocol == "lodo" and self.dataset not in COMPOSITES:
             raise MerDataError(f"--protocol lodo leaves one dataset out: it needs a composite ({', '.join(COMPOSITES)}), "
                                f"not {self.dataset}")
+        if self.au_or not in OR_RULES:
+            raise MerDataError(f"--au-or {self.au_or!r} is not one of {', '.join(OR_RULES)}")
+        if self.frame_tolerance < 0:
+            raise MerDataError(f"--frame-tolerance {self.frame_tolerance}: must be >= 0")
 
     def resolved_root(self) -> Path:
         """The root to read, defaulting to data/<dataset> (data/ for a composite)."""
@@ -68,9 +76,14 @@ class Manifest:
                 "counts": dict(Counter(r["status"] for r in self.rows))}
 
 
-def sample_row(sample: Sample, mapping: ClassMapping) -> dict:
-    """One manifest row: the sample's fields plus label, label_id and the final status (fold set later)."""
-    label, label_id, status, reason = mapping.assign(sample.dataset, sample.emotion)
+def sample_row(sample: Sample, mapping: ClassMapping, cfg: SplitConfig) -> dict:
+    """One manifest row: the sample's fields plus label, label_id, AUs, objective class, warnings and the final status
+    (fold set later)."""
+    if mapping.field == "objective_class":
+        value = normalize_objective(sample.objective) or sample.objective  # I..VII, or the raw cell for the reason
+    else:
+        value = sample.emotion
+    label, label_id, status, reason = mapping.assign(sample.dataset, value)
     if sample.status != STATUS_OK:  # a frame/sheet problem outranks a label problem
         status, reason = sample.status, sample.reason
     key = sample.sample_id.split("/", 1)[1]
@@ -78,7 +91,20 @@ def sample_row(sample: Sample, mapping: ClassMapping) -> dict:
             "onset": sample.onset, "apex": sample.apex, "offset": sample.offset, "emotion": sample.emotion,
             "label": label, "label_id": label_id, "fold": None, "status": status, "reason": reason,
             "source": sample.source, "fixes": ",".join(sample.fixes), "flags": ",".join(flags_of(sample.dataset, key)),
-            "apex_policy": sample.apex_policy, "row": sample.row}
+            "apex_policy": sample.apex_policy, "row": sample.row, "objective_class": objective_class(sample),
+            "warnings": "; ".join(span_warnings(sample, cfg.frame_tolerance))} | au_columns(sample.au, cfg.au_or)
+
+
+def sheet_record(module, root: Path, annotations: Path | None) -> dict:
+    """{"path", "sha256"} of the sheet an adapter read, plus the rows it holds that are not micro-expressions (long-video
+    sheets: `other_rows`, counted by type); empty for SMIC, which has no sheet."""
+    sheet = module.annotation_file(root, annotations)
+    if sheet is None:
+        return {}
+    record = {"path": str(sheet), "sha256": sha256_file(sheet)}
+    if hasattr(module, "other_rows"):
+        record["other_rows"] = module.other_rows(root, annotations)
+    return record
 
 
 def single_dataset_rows(cfg: SplitConfig, mapping: ClassMapping) -> tuple[list[dict], dict[str, dict]]:
@@ -86,21 +112,19 @@ def single_dataset_rows(cfg: SplitConfig, mapping: ClassMapping) -> tuple[list[d
     module = ADAPTERS[cfg.dataset]
     root = cfg.resolved_root()
     options = {"apply_fixes": cfg.apply_fixes, "camera": cfg.camera, "smic_apex": cfg.smic_apex}
-    rows = [sample_row(s, mapping) for s in module.iter_samples(root, cfg.annotations, **options)]
-    sheet = module.annotation_file(root, cfg.annotations)
-    sheets = {cfg.dataset: {"path": str(sheet), "sha256": sha256_file(sheet)}} if sheet is not None else {}
-    return rows, sheets
+    rows = [sample_row(s, mapping, cfg) for s in module.iter_samples(root, cfg.annotations, **options)]
+    record = sheet_record(module, root, cfg.annotations)
+    return rows, ({cfg.dataset: record} if record else {})
 
 
 def build_manifest(cfg: SplitConfig) -> Manifest:
     """Read the dataset(s), label every sample, assign folds and check the split invariants."""
     mapping = load_mapping(cfg.dataset, cfg.classes)
     extra: tuple[str, ...] = ()
-    if cfg.dataset == "megc2019":
-        from manifests.megc2019 import COLUMNS, composite_rows  # here, not on top: megc2019 builds on this module
+    if cfg.dataset in COMPOSITES:
+        from manifests.composite import composite_rows  # here, not on top: composite builds on this module
 
-        rows, sheets = composite_rows(cfg, mapping)
-        extra = COLUMNS
+        rows, sheets, extra = composite_rows(cfg, mapping)
     else:
         rows, sheets = single_dataset_rows(cfg, mapping)
     if not any(r["status"] == STATUS_OK for r in rows):
@@ -118,8 +142,13 @@ def describe_counts(statuses: Iterable[str]) -> str:
 
 
 def default_out(cfg: SplitConfig, mapping: ClassMapping) -> Path:
-    """manifests/<dataset>_<protocol>_<N>cls.parquet under the cwd."""
-    return Path("manifests") / f"{cfg.dataset}_{cfg.protocol}_{mapping.n}cls.parquet"
+    """manifests/<dataset>_<protocol>_<N>cls.parquet (…_objective.parquet for objective classes) under the cwd."""
+    return Path("manifests") / f"{cfg.dataset}_{cfg.protocol}_{_classes_word(mapping)}.parquet"
+
+
+def _classes_word(mapping: ClassMapping) -> str:
+    """'5cls' for a 5-class emotion mapping, 'objective' for the objective classes."""
+    return f"{mapping.n}cls" if mapping.field == "emotion" else mapping.name
 
 
 def summarize(manifest: Manifest, path: Path) -> str:
@@ -128,9 +157,13 @@ def summarize(manifest: Manifest, path: Path) -> str:
     ok = [r for r in rows if r["status"] == STATUS_OK]
     folds = Counter(r["fold"] for r in ok)
     cfg = manifest.config
-    lines = [f"{cfg.dataset} {cfg.protocol} {manifest.mapping.n}-class: {len(ok)} samples of {len(rows)} rows, "
+    kind = f"{manifest.mapping.n}-class" if manifest.mapping.field == "emotion" else "objective-class"
+    lines = [f"{cfg.dataset} {cfg.protocol} {kind}: {len(ok)} samples of {len(rows)} rows, "
              f"{len({r['subject'] for r in ok})} subjects, {len(folds)} folds -> {path}"]
-    lines += [f"  sheet {d}: {s['path']} (sha256 {s['sha256'][:16]})" for d, s in manifest.sheets.items()]
+    for d, s in manifest.sheets.items():
+        other = ", ".join(f"{n} {row_type}" for row_type, n in s.get("other_rows", {}).items())
+        lines.append(f"  sheet {d}: {s['path']} (sha256 {s['sha256'][:16]})"
+                     + (f"; not micro-expressions, left out: {other}" if other else ""))
     per_class = Counter(r["label"] for r in ok)
     lines.append("  per class: " + ", ".join(f"{i} {c} {per_class[c]}" for i, c in enumerate(classes)))
     if len({r["dataset"] for r in ok}) > 1:
@@ -144,6 +177,10 @@ def summarize(manifest: Manifest, path: Path) -> str:
     for status, n in excluded.most_common():
         examples = [f"{r['sample_id']} ({r['reason']})" for r in rows if r["status"] == status][:2]
         lines.append(f"    {status} {n}: e.g. " + "; ".join(examples))
+    warned = [r for r in rows if r["warnings"]]
+    if warned:
+        first = warned[0]
+        lines.append(f"  warnings {len(warned)} (sheet vs frames on disk): e.g. {first['sample_id']} ({first['warnings']})")
     used = Counter(q for r in rows for q in filter(None, (r["fixes"] + "," + r["flags"]).split(",")))
     if used:
         lines.append("  quirks: " + ", ".join(f"{q} x{n}" for q, n in sorted(used.items())))

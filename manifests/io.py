@@ -10,12 +10,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mer_data import MerDataError
+from mer_data.aus import AU_COLUMNS
 
 METADATA_KEY = b"mer_data"  # the parquet footer key holding the JSON metadata
 
 BASE_SCHEMA = pa.schema([
     ("sample_id", pa.string()),  # unique: casme2/sub01/EP02_01f, casme3/spNO.1/a/355
-    ("dataset", pa.string()),  # casme2 | samm | smic | casme3
+    ("dataset", pa.string()),  # the adapter's registry name: casme2 | samm | smic | casme3 | mmew | ...
     ("subject", pa.string()),  # dataset-qualified: samm/006
     ("clip", pa.string()),  # clip id within the subject (CAS(ME)^3: the video letter)
     ("onset", pa.int64()),  # frame numbers in the dataset's own numbering; null when the sheet has none usable
@@ -32,6 +33,12 @@ BASE_SCHEMA = pa.schema([
     ("flags", pa.string()),  # comma-joined ids of flag-only quirks naming this sample
     ("apex_policy", pa.string()),  # sheet | quirk | middle | max_diff
     ("row", pa.int64()),  # 1-based row in the annotation sheet; null for folder-labelled SMIC
+    ("objective_class", pa.string()),  # I..VII where the sheet has objective classes, else null
+    ("warnings", pa.string()),  # "; "-joined: the clip's first/last frame on disk disagrees with onset/offset
+    ("au", pa.string()),  # the sheet's Action Units cell as text; null where the dataset codes no AUs (SMIC)
+    ("aus", pa.list_(pa.string())),  # normalised AU codes ("4", "L10"); an "or" is one entry "R6/R12"
+    ("au_or", pa.string()),  # the rule resolving the row's "or" entries in the AU columns (null: none in the row)
+    *[(name, pa.int8()) for name in AU_COLUMNS],  # AU1 ... AU43: 1 when the AU is coded (any side), null without AUs
 ])
 
 

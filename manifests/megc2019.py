@@ -1,8 +1,9 @@
 """The MEGC2019 composite (CASME II + SAMM + SMIC-HS, negative/positive/surprise), as in the official combined_3class_gt.csv.
 
-The root holds casme2/, samm/ and smic/, each laid out as its adapter expects. Each source is labelled through its
-own 3-class table; the clips the official list leaves out are kept with status `not_in_composite`. The official ids
-(`megc_subject` sub01 / 6 / s01, `megc_clip` s01_ne_01) are kept so a manifest can be compared with the official file.
+The root holds casme2/, samm/ and smic/, each laid out as its adapter expects; composite.py reads them. Each source is
+labelled through its own 3-class table; the clips the official list leaves out are kept with status
+`not_in_composite`. The official ids (`megc_subject` sub01 / 6 / s01, `megc_clip` s01_ne_01) are kept so a manifest
+can be compared with the official file.
 """
 
 from __future__ import annotations
@@ -11,13 +12,8 @@ import re
 from pathlib import Path
 
 from mer_data import MerDataError
-from mer_data.classes import ClassMapping
-from mer_data.datasets import ADAPTERS
 from mer_data.records import STATUS_OK
-from mer_data.sheets import sha256_file
-from manifests.build import SplitConfig, sample_row
 
-SOURCES = ("casme2", "samm", "smic")  # the official file's datasets
 COLUMNS = ("megc_subject", "megc_clip")  # extra manifest columns
 
 
@@ -35,30 +31,10 @@ def official_ids(dataset: str, subject: str, clip: str) -> tuple[str, str]:
     return local, clip
 
 
-def composite_rows(cfg: SplitConfig, mapping: ClassMapping) -> tuple[list[dict], dict[str, dict]]:
-    """Rows of all three sources with composite labels, official ids and `not_in_composite` for the left-out clips."""
-    if cfg.annotations is not None:
-        raise MerDataError("--annotations is not used for megc2019: put each sheet under ROOT/casme2 and ROOT/samm")
-    root = cfg.resolved_root()
-    rows: list[dict] = []
-    sheets: dict[str, dict] = {}
-    missing = [d for d in SOURCES if not (Path(root) / d).is_dir()]
-    if missing:
-        raise MerDataError(f"--root {root} has no {'/, '.join(missing)}/ folder (megc2019 needs casme2/, samm/ and smic/)")
-    for dataset in SOURCES:
-        sub = Path(root) / dataset
-        module = ADAPTERS[dataset]
-        samples = module.iter_samples(sub, None, apply_fixes=cfg.apply_fixes, camera="HS", smic_apex=cfg.smic_apex)
-        for sample in samples:
-            row = sample_row(sample, mapping)
-            if row["status"] == STATUS_OK and sample.sample_id in mapping.exclude:
-                row["status"], row["reason"] = "not_in_composite", mapping.exclude[sample.sample_id]
-            row["megc_subject"], row["megc_clip"] = official_ids(dataset, sample.subject, sample.clip)
-            rows.append(row)
-        sheet = module.annotation_file(sub)
-        if sheet is not None:
-            sheets[dataset] = {"path": str(sheet), "sha256": sha256_file(sheet)}
-    return rows, sheets
+def add_official_ids(rows: list[dict]) -> None:
+    """Set `megc_subject` and `megc_clip` of every row in place, as the official file writes them."""
+    for row in rows:
+        row["megc_subject"], row["megc_clip"] = official_ids(row["dataset"], row["subject"], row["clip"])
 
 
 def read_official(path: Path) -> list[tuple[str, str, str, int]]:
@@ -82,4 +58,4 @@ def compare_official(rows: list[dict], official: list[tuple[str, str, str, int]]
             "relabelled": sorted(k for k in set(ours) & set(theirs) if ours[k] != theirs[k])}
 
 
-__all__ = ["COLUMNS", "SOURCES", "compare_official", "composite_rows", "official_ids", "read_official"]
+__all__ = ["COLUMNS", "add_official_ids", "compare_official", "official_ids", "read_official"]

@@ -1,8 +1,9 @@
 """Known errors of the official sheets, kept as versioned data in tables/quirks.csv, and applying them to a row's cells.
 
 A quirk matches a row by (dataset, key, field) *and* the sheet's value: a corrected re-release of a sheet no longer
-matches, so it is left alone. `action` is `fix` (replace the cell by `corrected`, or by the middle frame when `corrected`
-is `middle`) or `flag` (keep the cell, name the quirk in the manifest).
+matches, so it is left alone. The key `*` matches every row of the dataset (a convention of the whole sheet, such as
+SAMM Long Videos writing an apex that was not annotated as -1). `action` is `fix` (replace the cell by `corrected`,
+or by the middle frame when `corrected` is `middle`) or `flag` (keep the cell, name the quirk in the manifest).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ class Quirk:
 
     id: str  # stable name recorded in the manifest's fixes/flags columns
     dataset: str  # registry name
-    key: str  # the sample's id without the dataset prefix, from raw sheet values (e.g. "sub04/EP12_01f")
+    key: str  # the sample's id without the dataset prefix, from raw sheet values (e.g. "sub04/EP12_01f"); * for all
     field: str  # "onset", "apex" or "offset"
     official: str  # the sheet's cell as text; the quirk applies only when the cell still holds it
     corrected: str  # integer text, "middle", or "" for a flag
@@ -60,7 +61,7 @@ def apply_quirks(dataset: str, key: str, cells: dict[str, object], apply_fixes: 
     fixes: list[str] = []
     flags: list[str] = []
     for q in load_quirks():
-        if q.dataset != dataset or q.key != key or to_text(cells.get(q.field)) != q.official:
+        if q.dataset != dataset or q.key not in (key, "*") or to_text(cells.get(q.field)) != q.official:
             continue
         if q.action == "flag" or not apply_fixes:
             flags.append(q.id)

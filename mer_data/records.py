@@ -51,3 +51,7 @@ class Sample:
     fixes: tuple[str, ...] = field(default=())  # ids of the known corrections applied to this row
     apex_policy: str = "sheet"  # where the apex came from: "sheet", "middle", "max_diff", "quirk"
     row: int | None = None  # 1-based row in the annotation sheet (None for folder-labelled datasets)
+    au: str | None = None  # the sheet's Action Units cell as text ("4+L10"); None where the dataset codes no AUs
+    objective: str = ""  # the sheet's objective class cell as text ("3", "III"); "" where it has none
+    span: tuple[int, int] | None = None  # (first, last) frame number of the sample's own clip on disk; None where the
+    # clip is a whole video holding several expressions (CAS(ME)^3 Part A, long videos) or was not found

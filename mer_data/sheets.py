@@ -29,8 +29,8 @@ class Sheet:
 
     path: Path
     name: str  # worksheet name
-    header_row: int  # 1-based Excel row of the header
-    columns: tuple[str, ...]  # the required columns, as spelled in the sheet
+    header_row: int  # 1-based Excel row of the header (0: a sheet without one)
+    columns: tuple[str, ...]  # the columns read (required, then the optional ones found), as asked for
     rows: tuple[SheetRow, ...]
     sha256: str  # of the whole xlsx file, recorded in manifests
 
@@ -40,11 +40,11 @@ def _norm(name: object) -> str:
     return "".join(str(name).split()).replace("_", "").casefold() if name is not None else ""
 
 
-def read_sheet(path: Path, required: Sequence[str], sheet: str | None = None) -> Sheet:
-    """Read the rows of `sheet` (default: the first worksheet) under the first row holding every `required` column.
+def read_values(path: Path, sheet: str | None = None) -> tuple[str, list[tuple]]:
+    """(worksheet name, every row's cell values) of `sheet` (default: the first worksheet).
 
-    Raises MerDataError naming the file for an unreadable workbook, a missing worksheet or missing columns.
-    Fully empty rows are skipped; formula cells give their cached values (data_only=True).
+    Raises MerDataError naming the file for an unreadable workbook or a missing worksheet. Formula cells give their
+    cached values (data_only=True).
     """
     path = Path(path)
     if not path.is_file():
@@ -57,17 +57,41 @@ def read_sheet(path: Path, required: Sequence[str], sheet: str | None = None) ->
         if sheet is not None and sheet not in wb.sheetnames:
             raise MerDataError(f"{path} has no worksheet {sheet!r} (it has {', '.join(map(repr, wb.sheetnames))})")
         ws = wb[sheet] if sheet is not None else wb.worksheets[0]
-        values = [tuple(r) for r in ws.iter_rows(values_only=True)]
-        name = ws.title
+        return ws.title, [tuple(r) for r in ws.iter_rows(values_only=True)]
     finally:
         wb.close()
+
+
+def read_sheet(path: Path, required: Sequence[str], sheet: str | None = None, optional: Sequence[str] = ()) -> Sheet:
+    """Read the rows of `sheet` (default: the first worksheet) under the first row holding every `required` column.
+
+    `optional` columns are read too where that header row names them (`Sheet.columns` lists those found). Raises
+    MerDataError naming the file for an unreadable workbook, a missing worksheet or missing columns. Fully empty rows
+    are skipped; formula cells give their cached values.
+    """
+    name, values = read_values(path, sheet)
     header_row, index = _find_header(values, required, path, name)
+    header = {_norm(v): i for i, v in enumerate(values[header_row - 1])}
+    index |= {col: header[_norm(col)] for col in optional if _norm(col) in header and col not in index}
+    return Sheet(Path(path), name, header_row, tuple(index), _rows(values[header_row:], header_row + 1, index),
+                 sha256_file(path))
+
+
+def read_headerless(path: Path, names: Sequence[str], sheet: str | None = None) -> Sheet:
+    """Read a worksheet without a header row (CAS(ME)^2): the n-th cell of each row is column `names[n]`."""
+    name, values = read_values(path, sheet)
+    index = {col: i for i, col in enumerate(names)}
+    return Sheet(Path(path), name, 0, tuple(names), _rows(values, 1, index), sha256_file(path))
+
+
+def _rows(values: list[tuple], first_row: int, index: dict[str, int]) -> tuple[SheetRow, ...]:
+    """The non-empty rows of `values` (the first being Excel row `first_row`) as SheetRows of the indexed columns."""
     rows = []
-    for offset, raw in enumerate(values[header_row:], start=header_row + 1):
+    for offset, raw in enumerate(values, start=first_row):
         if all(v is None or (isinstance(v, str) and not v.strip()) for v in raw):
             continue
         rows.append(SheetRow(offset, {col: (raw[i] if i < len(raw) else None) for col, i in index.items()}))
-    return Sheet(path, name, header_row, tuple(required), tuple(rows), sha256_file(path))
+    return tuple(rows)
 
 
 def _find_header(values: list[tuple], required: Sequence[str], path: Path, sheet: str) -> tuple[int, dict[str, int]]:

@@ -173,8 +173,8 @@ def test_missing_sheet_wrong_sheet_and_missing_annotations(tmp_path):
     write_xlsx(tmp_path / "SAMM_Micro_FACS_Codes_v2.xlsx", "Sheet1", [SAMM_HEADER])
     with pytest.raises(MerDataError, match="no worksheet 'MICRO_ONLY'"):
         list(ADAPTERS["samm"].iter_samples(tmp_path))
-    with pytest.raises(MerDataError, match="unknown dataset 'mmew'"):
-        adapter("mmew")
+    with pytest.raises(MerDataError, match="unknown dataset 'casme4'"):
+        adapter("casme4")
 
 
 @pytest.mark.parametrize("name", ["casme2", "samm", "smic", "casme3"])

@@ -15,7 +15,7 @@ from manifests.io import read_manifest, write_manifest
 from manifests.megc2019 import official_ids
 from manifests.protocols import InvariantError, assign_folds, check_invariants
 from mer_data import MerDataError
-from mer_data.classes import load_mapping, normalize_emotion
+from mer_data.classes import load_mapping, normalize_emotion, normalize_objective
 from mer_data.sheets import sha256_file
 
 
@@ -38,13 +38,14 @@ def test_mapping_statuses():
     assert [megc.assign(d, e)[1] for d, e in [("samm", "Contempt"), ("casme2", "happiness"), ("smic", "surprise")]] == [0, 1, 2]
     assert megc.assign("casme2", "others")[2] == "excluded_class"
     assert normalize_emotion("  Other ") == "others"
-    with pytest.raises(MerDataError, match=r"--classes 6 is not defined for casme2 \(choose from \[3, 5\]\)"):
+    with pytest.raises(MerDataError, match=r"--classes 6 is not defined for casme2 \(choose from 3, 5, objective\)"):
         load_mapping("casme2", 6)
 
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"dataset": "casme2", "protocol": "lodo"}, "needs a composite"), ({"protocol": "kfold"}, "--protocol 'kfold'"),
-    ({"dataset": "mmew"}, "unknown dataset 'mmew'"),
+    ({"dataset": "casme4"}, "unknown dataset 'casme4'"), ({"au_or": "any"}, "--au-or 'any'"),
+    ({"frame_tolerance": -1}, "--frame-tolerance -1"),
 ])
 def test_config_rejects_bad_flags(kwargs, message):
     with pytest.raises(MerDataError, match=message):
@@ -108,6 +109,44 @@ def test_synth_megc2019_composite_loso_and_lodo(synth):
     lodo = build_manifest(SplitConfig("megc2019", protocol="lodo", root=root)).rows
     assert {r["fold"] for r in lodo if r["status"] == "ok"} == {"casme2", "samm", "smic"}
     assert all(r["fold"] == r["dataset"] for r in lodo if r["status"] == "ok")
+
+
+def test_new_mappings_objective_same_as_and_unlabelled_rows():
+    assert load_mapping("samm_lv").maps == {"samm_lv": load_mapping("samm").maps["samm"]}  # labels from the SAMM sheet
+    objective = load_mapping("casme3", "objective")
+    assert objective.classes == ("I", "II", "III", "IV", "V", "VI", "VII") and objective.field == "objective_class"
+    assert objective.assign("casme3", "III")[:3] == ("III", 2, "ok") and objective.assign("casme3", "IX")[2] == "unknown_label"
+    assert normalize_objective(3) == normalize_objective("iii") == "III" and normalize_objective("8") == ""
+    assert load_mapping("4dme").assign("4dme", "Surprise+Positive")[2] == "excluded_class"
+    assert load_mapping("4dme").assign("4dme", "Surprise+Joy")[2] == "unknown_label"
+    assert load_mapping("samm_lv").assign("samm_lv", "")[2:] == ("no_label", "the sheet gives this row no emotion")
+    with pytest.raises(MerDataError, match="--classes objective is not defined for smic"):
+        load_mapping("smic", "objective")
+
+
+def test_synth_cd5me_composite_loso_and_lodo(tmp_path):
+    from mer_data.synth import generate
+
+    root = generate("cd5me", tmp_path / "data", subjects=2, clips_per_subject=3)
+    for protocol, fold in (("loso", "subject"), ("lodo", "dataset")):
+        rows = build_manifest(SplitConfig("cd5me", protocol=protocol, root=root)).rows
+        ok = [r for r in rows if r["status"] == "ok"]
+        assert {r["dataset"] for r in ok} == {"casme2", "samm", "smic", "casme3", "mmew"}
+        assert all(r["fold"] == r[fold] for r in ok) and {r["label"] for r in ok} == {"negative", "positive", "surprise"}
+        assert "megc_subject" not in rows[0]  # the official MEGC2019 ids belong to that composite only
+
+
+def test_cli_objective_classes_and_au_rule(synth, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(data_app, ["splits", "samm", "--root", str(synth("samm")), "--classes", "objective",
+                                           "--au-or", "first", "--frame-tolerance", "1"])
+    assert result.exit_code == 0, result.output
+    assert "objective-class:" in result.output
+    table, meta = read_manifest(tmp_path / "manifests" / "samm_loso_objective.parquet")
+    assert meta["mapping"]["field"] == "objective_class" and meta["config"]["au_or"] == "first"
+    rows = table.to_pylist()
+    assert all(r["label"] == r["objective_class"] for r in rows) and all(r["aus"] for r in rows)
+    assert {"AU1", "AU43", "au", "au_or", "warnings"} <= set(table.column_names)
 
 
 def test_official_ids():

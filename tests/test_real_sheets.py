@@ -1,14 +1,8 @@
-"""The published counts, from trees built around the real official sheets in ../shared/me-annotations (skipped without them).
-
-Each tree holds a copy of the sheet and zero-byte frame files for exactly the frames the sheet names, so the adapters
-see a dataset as shipped (only existence is checked when building splits). SMIC has no sheet: its HS tree is built
-from the official MEGC2019 list, as a user's SMIC_all_raw folder tree would be.
-"""
+"""The published counts, from trees built around the real official sheets in ../shared/me-annotations (skipped without
+them; see real_trees.py for how the trees are built)."""
 
 from __future__ import annotations
 
-import re
-import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -16,86 +10,19 @@ import pytest
 
 from manifests.build import SplitConfig, build_manifest
 from manifests.megc2019 import compare_official, read_official
-from mer_data.sheets import read_sheet, to_int, to_text
+from real_trees import OFFICIAL, build_trees, composite, needs_shared
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = next((p for p in (Path("/work/shared"), REPO.parent / "shared") if (p / "me-annotations").is_dir()), None)
-pytestmark = pytest.mark.skipif(SHARED is None, reason="the real sheets (../shared/me-annotations) are not available")
-ANN = SHARED / "me-annotations" if SHARED else Path()
-OFFICIAL = ANN / "megc2019" / "combined_3class_gt.csv"
-SMIC_EMOTION = {0: "negative", 1: "positive", 2: "surprise"}
-
-
-def _touch_frames(folder: Path, names: list[str]) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        (folder / name).touch()
-
-
-def _frames(cells: dict, onset: str, offset: str) -> range:
-    first, _ = to_int(cells[onset])
-    last, _ = to_int(cells[offset])
-    return range(first, last + 1)
-
-
-def build_casme2(root: Path, sheet_file: str) -> Path:
-    shutil.copy(ANN / "casme2" / sheet_file, root)
-    for row in read_sheet(root / sheet_file, ["Subject", "Filename", "OnsetFrame", "OffsetFrame"], "Sheet1").rows:
-        folder = root / "CASME2_RAW_selected" / f"sub{to_text(row.cells['Subject'])}" / to_text(row.cells["Filename"])
-        _touch_frames(folder, [f"img{n}.jpg" for n in _frames(row.cells, "OnsetFrame", "OffsetFrame")])
-    return root
-
-
-def build_samm(root: Path) -> Path:
-    name = "SAMM_Micro_FACS_Codes_v2.xlsx"
-    shutil.copy(ANN / "samm" / name, root)
-    for row in read_sheet(root / name, ["Subject", "Filename", "Onset Frame", "Offset Frame"], "MICRO_ONLY").rows:
-        subject = to_text(row.cells["Subject"])
-        folder = root / "SAMM" / subject / to_text(row.cells["Filename"])
-        _touch_frames(folder, [f"{subject}_{n:05d}.jpg" for n in _frames(row.cells, "Onset Frame", "Offset Frame")])
-    return root
-
-
-def build_casme3(root: Path) -> Path:
-    name = "cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx"
-    shutil.copy(ANN / "casme3" / name, root)
-    for row in read_sheet(root / name, ["Subject", "Filename", "Onset", "Offset"], "label").rows:
-        letter = to_text(row.cells["Filename"]).lower()
-        folder = root / "part_A" / "data" / "part_A" / to_text(row.cells["Subject"]) / letter / "color"
-        _touch_frames(folder, [f"{n}.jpg" for n in _frames(row.cells, "Onset", "Offset")])
-    return root
-
-
-def build_smic(root: Path) -> Path:
-    """SMIC_all_raw/HS/s<k>/micro/<emotion>/s<k>_<code>_<nn>/ with 5 frames each, from the official list's SMIC rows."""
-    unpad = lambda text: re.sub(r"^s0*(\d+)", r"s\1", text)  # noqa: E731 — the folders are s1, s1_ne_01
-    for k, (dataset, subject, clip, label) in enumerate(read_official(OFFICIAL)):
-        if dataset == "smic":
-            folder = root / "SMIC_all_raw" / "HS" / unpad(subject) / "micro" / SMIC_EMOTION[label] / unpad(clip)
-            _touch_frames(folder, [f"image{1000 * k + n:06d}.bmp" for n in range(5)])
-    (root / "SMIC_all_raw" / "HS" / "s1" / "non_micro" / "s1_x_01").mkdir(parents=True)  # must be skipped
-    return root
+pytestmark = needs_shared
 
 
 @pytest.fixture(scope="module")
 def trees(tmp_path_factory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("real")
-    out = {}
-    for name, build in [("casme2", lambda r: build_casme2(r, "CASME2-coding-20140508.xlsx")),
-                        ("casme2_20190701", lambda r: build_casme2(r, "CASME2-coding-20190701.xlsx")),
-                        ("samm", build_samm), ("casme3", build_casme3), ("smic", build_smic)]:
-        (base / name).mkdir()
-        out[name] = build(base / name)
-    megc = base / "megc2019"
-    megc.mkdir()
-    for name in ("casme2", "samm", "smic"):
-        (megc / name).symlink_to(out[name], target_is_directory=True)
-    out["megc2019"] = megc
-    megc_new = base / "megc2019_20190701"  # the composite from the newer CASME II sheet must come out the same
-    megc_new.mkdir()
-    for name, source in (("casme2", "casme2_20190701"), ("samm", "samm"), ("smic", "smic")):
-        (megc_new / name).symlink_to(out[source], target_is_directory=True)
-    out["megc2019_20190701"] = megc_new
+    out = build_trees(base, ["casme2", "casme2_20190701", "samm", "casme3", "smic"])
+    out["megc2019"] = composite(base, "megc2019", {d: out[d] for d in ("casme2", "samm", "smic")})
+    # the composite from the newer CASME II sheet must come out the same
+    out["megc2019_20190701"] = composite(base, "megc2019_20190701",
+                                         {"casme2": out["casme2_20190701"], "samm": out["samm"], "smic": out["smic"]})
     return out
 
 

@@ -3,8 +3,10 @@
 Each adapter module provides `iter_samples(root, annotations=None, **options) -> Iterator[Sample]` (every annotated
 micro-expression, bad rows kept with a status), `iter_clips(root) -> Iterator[Clip]` (every frame sequence on disk, in
 sorted order), `annotation_file(root, annotations=None) -> Path | None`, `clip_for(sample) -> Clip` and `FPS` (the
-capture rate of its frame folders, frames/s). The sheet and
-frame-folder search helpers live in `locate.py`; the sheet-driven adapters share `tabular.py`.
+capture rate of its frame folders, frames/s). The long-video adapters (CAS(ME)^2 `casme_sq`, SAMM Long Videos
+`samm_lv`) also provide `other_rows(root, annotations=None) -> dict[str, int]`: the sheet's rows that are not
+micro-expressions (left out of `iter_samples`), counted by type. The sheet and frame-folder search helpers live in
+`locate.py`; the sheet-driven clip adapters share `tabular.py`, the long-video ones `longvideo.py`.
 """
 
 from __future__ import annotations
@@ -12,12 +14,16 @@ from __future__ import annotations
 from types import ModuleType
 
 from mer_data import MerDataError
-from mer_data.datasets import casme2, casme3, samm, smic
+from mer_data.datasets import casme, casme2, casme3, casme3c, casme_sq, fourdme, mmew, samm, samm_lv, smic
 from mer_data.datasets.locate import find_dirs, find_sheet
 from mer_data.records import Clip, Sample
 
-ADAPTERS: dict[str, ModuleType] = {"casme2": casme2, "samm": samm, "smic": smic, "casme3": casme3}
-COMPOSITES = ("megc2019",)  # built from several adapters by manifests/megc2019.py
+ADAPTERS: dict[str, ModuleType] = {"casme2": casme2, "samm": samm, "smic": smic, "casme3": casme3, "casme": casme,
+                                   "casme_sq": casme_sq, "samm_lv": samm_lv, "mmew": mmew, "4dme": fourdme,
+                                   "casme3c": casme3c}
+# composite → the datasets it holds, each under ROOT/<name>/; built by manifests/composite.py
+COMPOSITES: dict[str, tuple[str, ...]] = {"megc2019": ("casme2", "samm", "smic"),
+                                          "cd5me": ("casme2", "samm", "smic", "casme3", "mmew")}
 
 DEFAULT_FPS = 30.0  # frames/s assumed for a dataset whose adapter states no rate
 

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 from mer_data.datasets import tabular
-from mer_data.records import Clip, Sample
 
 FPS = 200.0  # capture rate (frames/s) of the frame folders; a video's own rate takes precedence
 
@@ -24,6 +20,7 @@ SPEC = tabular.SheetSpec(
     sheet_name="Sheet1",
     columns={"subject": "Subject", "clip": "Filename", "onset": "OnsetFrame", "apex": "ApexFrame",
              "offset": "OffsetFrame", "emotion": "Estimated Emotion"},
+    optional={"au": ("Action Units",), "objective": ("Objective Classes",)},
     frame_dirs=("CASME2_RAW_selected", "Cropped", "CASME2-RAW", "Cropped_original"),  # raw release first
     pattern=r"(?:reg_)?img(\d+)\.jpg",  # img46.jpg (raw) or reg_img46.jpg (cropped): the absolute frame number
     subject_folder=subject_folder,
@@ -33,22 +30,4 @@ SPEC = tabular.SheetSpec(
     video_starts_at_onset=True,
 )
 
-
-def annotation_file(root: Path, annotations: Path | None = None) -> Path:
-    """The coding sheet used for this root."""
-    return tabular.annotation_file(SPEC, root, annotations)
-
-
-def iter_samples(root: Path, annotations: Path | None = None, *, apply_fixes: bool = True, **_: object) -> Iterator[Sample]:
-    """Every row of the coding sheet as a Sample (bad rows with a status), frames located under the root."""
-    return tabular.iter_samples(SPEC, root, annotations, apply_fixes)
-
-
-def iter_clips(root: Path) -> Iterator[Clip]:
-    """Every clip folder `subNN/<Filename>/` or video on disk, labelled or not, in sorted order."""
-    return tabular.iter_clips(SPEC, root, "sub*")
-
-
-def clip_for(sample: Sample) -> Clip:
-    """The Clip holding a sample's frames."""
-    return tabular.clip_for(SPEC, sample)
+annotation_file, iter_samples, iter_clips, clip_for = tabular.bind(SPEC, subject_glob="sub*")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from mer_data.datasets import tabular
 from mer_data.datasets.locate import VIDEO_EXTENSIONS, check_root, find_dirs
-from mer_data.records import Clip, Sample
+from mer_data.records import Clip
 
 FPS = 30.0  # capture rate (frames/s) of the frame folders; a video's own rate takes precedence
 
@@ -21,6 +21,7 @@ SPEC = tabular.SheetSpec(
     sheet_name="label",
     columns={"subject": "Subject", "clip": "Filename", "onset": "Onset", "apex": "Apex", "offset": "Offset",
              "emotion": "emotion"},
+    optional={"au": ("AU",), "objective": ("Objective class",)},
     frame_dirs=("part_A/data/part_A", "data/part_A", "part_A"),
     pattern=r"(\d+)\.jpg",  # 0.jpg, 1.jpg, ...: the JpgIndex the sheet uses
     subject_folder=str,
@@ -28,17 +29,11 @@ SPEC = tabular.SheetSpec(
     rel_path=lambda subject, clip: f"{subject}/{clip}/color",  # color/ frames, or color.mp4
     key=lambda subject, clip, onset: f"{subject}/{clip}/{onset}",
     video_starts_at_onset=False,
+    spans_me=False,  # a video holds several MEs
 )
 
 
-def annotation_file(root: Path, annotations: Path | None = None) -> Path:
-    """The ME sheet used for this root."""
-    return tabular.annotation_file(SPEC, root, annotations)
-
-
-def iter_samples(root: Path, annotations: Path | None = None, *, apply_fixes: bool = True, **_: object) -> Iterator[Sample]:
-    """Every row of the `label` sheet as a Sample (bad rows with a status), frames located under the root."""
-    return tabular.iter_samples(SPEC, root, annotations, apply_fixes)
+annotation_file, iter_samples, _, clip_for = tabular.bind(SPEC, subject_glob="spNO.*")  # its own iter_clips
 
 
 def iter_clips(root: Path) -> Iterator[Clip]:
@@ -66,7 +61,3 @@ def _subject_order(path: Path) -> tuple[int, str]:
     tail = path.name.rsplit(".", 1)[-1]
     return (int(tail) if tail.isdigit() else 1 << 30, path.name)
 
-
-def clip_for(sample: Sample) -> Clip:
-    """The Clip (the whole video) holding a sample's frames."""
-    return tabular.clip_for(SPEC, sample)

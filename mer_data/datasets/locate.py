@@ -59,14 +59,17 @@ def find_dirs(root: Path, names: Iterable[str]) -> list[Path]:
 
 
 def locate_clip(bases: Iterable[Path], rel: str, clip: Clip) -> Clip | None:
-    """The first frame folder `base/rel` or video `base/rel.avi|.mp4`, as a copy of `clip` with source and kind set."""
+    """The first frame folder `base/rel` or video `base/rel.avi|.mp4`, as a copy of `clip` with source and kind set.
+
+    `rel` may hold glob wildcards (MMEW `*/S01-01-001`: the emotion folder is not in the sheet's Filename).
+    """
     for base in bases:
-        folder = base / rel
-        if folder.is_dir():
-            return dataclasses.replace(clip, source=str(folder), kind="frames")
-        for ext in VIDEO_EXTENSIONS:
-            if folder.with_name(folder.name + ext).is_file():
-                return dataclasses.replace(clip, source=str(folder) + ext, kind="video")
+        for folder in (sorted(base.glob(rel)) if any(ch in rel for ch in "*?[") else [base / rel]):
+            if folder.is_dir():
+                return dataclasses.replace(clip, source=str(folder), kind="frames")
+            for ext in VIDEO_EXTENSIONS:
+                if folder.with_name(folder.name + ext).is_file():
+                    return dataclasses.replace(clip, source=str(folder) + ext, kind="video")
     return None
 
 
@@ -117,37 +120,51 @@ def frame_fields(dataset: str, key: str, cells: dict[str, object], labels: dict[
     return Frames(onset, apex, offset, status, reason, applied.fixes, applied.flags, policy)
 
 
-def check_frames(clip: Clip, onset: int, offset: int) -> tuple[str, str]:
-    """(status, reason): whether every frame onset..offset exists in the folder, or the video is long enough."""
+def check_frames(clip: Clip, onset: int, offset: int) -> tuple[str, str, tuple[int, int] | None]:
+    """(status, reason, span): whether every frame onset..offset exists in the folder, or the video is long enough;
+    span is the (first, last) frame number on disk (None when there is none)."""
     if clip.kind == "video":
         length = video_length(clip.source)
         last = clip.first + length - 1
         if length == 0:
-            return "missing_frames", f"video {clip.source} is unreadable or empty"
+            return "missing_frames", f"video {clip.source} is unreadable or empty", None
         if onset < clip.first or offset > last:
-            return "missing_frames", f"frames {onset}..{offset} not all in video {clip.source} (frames {clip.first}..{last})"
-        return STATUS_OK, ""
+            why = f"frames {onset}..{offset} not all in video {clip.source} (frames {clip.first}..{last})"
+            return "missing_frames", why, (clip.first, last)
+        return STATUS_OK, "", (clip.first, last)
     have = frame_files(clip)
+    span = (next(iter(have)), next(reversed(have))) if have else None
     missing = [n for n in range(onset, offset + 1) if n not in have]
     if missing:
         return "missing_frames", (f"{len(missing)} of frames {onset}..{offset} missing in {clip.source} "
-                                  f"(first missing: {missing[0]})")
-    return STATUS_OK, ""
+                                  f"(first missing: {missing[0]})"), span
+    return STATUS_OK, "", span
 
 
-def sample_from_row(clip: Clip, key: str, frames: Frames, emotion: str, row: int | None,
-                    found: Clip | None, where: str) -> Sample:
-    """The Sample of one sheet row: its frames checked on disk when the row itself is valid."""
-    status, reason = frames.status, frames.reason
+@dataclass(frozen=True)
+class Labels:
+    """What a sheet row says about the expression besides its frames."""
+
+    emotion: str  # the raw emotion label
+    au: str | None = None  # the Action Units cell as text; None where the sheet has no AU column
+    objective: str = ""  # the objective class cell as text ("" where the sheet has none)
+
+
+def sample_from_row(clip: Clip, key: str, frames: Frames, labels: Labels, row: int | None, found: Clip | None,
+                    where: str, spans_me: bool = False) -> Sample:
+    """The Sample of one sheet row: its frames checked on disk when the row itself is valid. `spans_me`: the clip on
+    disk holds this expression only, so its first and last frame are kept to compare with onset and offset."""
+    status, reason, span = frames.status, frames.reason, None
     if status == STATUS_OK:
         if found is None:
             status, reason = "missing_frames", f"no frame folder or video for {clip.subject}/{clip.clip} ({where})"
         else:
-            status, reason = check_frames(found, frames.onset, frames.offset)
+            status, reason, span = check_frames(found, frames.onset, frames.offset)
     return Sample(sample_id=f"{clip.dataset}/{key}", dataset=clip.dataset, subject=clip.subject, clip=clip.clip,
-                  onset=frames.onset, apex=frames.apex, offset=frames.offset, emotion=emotion,
+                  onset=frames.onset, apex=frames.apex, offset=frames.offset, emotion=labels.emotion,
                   source=found.source if found else "", status=status, reason=reason, fixes=frames.fixes,
-                  apex_policy=frames.apex_policy, row=row)
+                  apex_policy=frames.apex_policy, row=row, au=labels.au, objective=labels.objective,
+                  span=span if spans_me else None)
 
 
 def mark_duplicates(samples: Iterable[Sample]) -> Iterator[Sample]:

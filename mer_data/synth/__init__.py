@@ -1,4 +1,4 @@
-"""The synthetic datasets: format-faithful miniatures of CASME II, SAMM, SMIC, CAS(ME)^3 and the MEGC2019 composite.
+"""The synthetic datasets: format-faithful miniatures of every dataset with an adapter, and of the composites.
 
 `generate("samm", Path("data/samm"))` writes a tree laid out as the real release (folders, file names, annotation sheet
 with its quirks) whose frames show the scikit-image astronaut with a small, emotion-specific facial movement rising from
@@ -16,11 +16,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from mer_data import MerDataError
+from mer_data.datasets import COMPOSITES
 from mer_data.synth.layouts import WRITERS, Plan, Tree
 from mer_data.synth.motion import ABSENT, COVERED, EYES_FILE, MOTIONS, VISIBLE, EyeTruth, load_eye_truth
 
-DATASETS = ("casme2", "samm", "smic", "casme3", "megc2019")
-COMPOSITE = {"megc2019": ("casme2", "samm", "smic")}  # composite → the datasets it holds, each in ROOT/<name>/
+DATASETS = ("casme2", "samm", "smic", "casme3", "casme", "casme_sq", "samm_lv", "mmew", "4dme", "casme3c", "megc2019",
+            "cd5me")
+COMPOSITE = COMPOSITES  # composite → the datasets it holds, each in ROOT/<name>/
 TRUTH_FILE = "mer-data-synth.json"  # config and ground truth, written into each dataset root
 MAX_SUBJECTS = 99  # CASME II subject folders are two digits
 MAX_CLIPS = 40  # per subject; keeps clip names (EP02…EP41, letters a…t) in their real patterns

@@ -27,8 +27,15 @@ VOCAB = {
     "samm": ("Anger", "Contempt", "Happiness", "Surprise", "Other"),
     "smic": ("negative", "positive", "surprise"),
     "casme3": ("disgust", "surprise", "others", "fear", "anger", "sad", "happy"),
+    "casme": ("happiness", "disgust", "repression", "surprise", "contempt", "fear", "sadness"),  # no movement for 'tense'
+    "casme_sq": ("negative", "positive", "surprise", "others"),
+    "samm_lv": ("Anger", "Contempt", "Happiness", "Surprise", "Other"),  # the SAMM clip sheet's labels
+    "mmew": ("happiness", "surprise", "disgust", "fear", "sadness", "anger", "others"),
+    "4dme": ("Positive", "Negative", "Surprise", "Repression", "Others"),
+    "casme3c": ("disgust", "surprise", "others", "fear", "anger", "sad", "happy"),
 }
-FPS = {"casme2": 200.0, "samm": 200.0, "smic": 100.0, "casme3": 30.0}  # the datasets' capture rates
+FPS = {"casme2": 200.0, "samm": 200.0, "smic": 100.0, "casme3": 30.0,  # the datasets' capture rates
+       "casme": 60.0, "casme_sq": 30.0, "samm_lv": 200.0, "mmew": 90.0, "4dme": 60.0, "casme3c": 30.0}
 SAMM_SUBJECTS = (6, 7, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 26, 28, 30, 31, 32, 33, 34, 35,
                  36, 37)  # SAMM's published subject numbers (not contiguous)
 SMIC_SUBJECTS = (1, 2, 3, 4, 5, 6, 8, 9, 11, 12, 13, 14, 15, 18, 19, 20)  # SMIC-HS subject numbers
@@ -371,4 +378,11 @@ def _write_depth(plan: Plan, takes: list[tuple[Take, Path, str, bool]]) -> None:
             (folder / f"{n}.png").write_bytes(encoded[take.subject])
 
 
-WRITERS = {"casme2": write_casme2, "samm": write_samm, "smic": write_smic, "casme3": write_casme3}
+# The writers of the datasets known from others' code and of the long-video ones live in their own modules, which
+# build on the helpers above (imported here, at the end, once those exist).
+from mer_data.synth.layouts_clips import write_4dme, write_casme, write_casme3c, write_mmew  # noqa: E402
+from mer_data.synth.layouts_long import write_casme_sq, write_samm_lv  # noqa: E402
+
+WRITERS = {"casme2": write_casme2, "samm": write_samm, "smic": write_smic, "casme3": write_casme3,
+           "casme": write_casme, "casme_sq": write_casme_sq, "samm_lv": write_samm_lv, "mmew": write_mmew,
+           "4dme": write_4dme, "casme3c": write_casme3c}

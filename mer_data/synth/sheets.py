@@ -1,4 +1,5 @@
-"""Synthetic annotation sheets in the official formats (CASME II, SAMM, CAS(ME)^3), saved byte-for-byte reproducibly.
+"""Synthetic annotation sheets in the official formats (CASME II, SAMM, CAS(ME)^3, CASME, MMEW, 4DME, CAS(ME)^3 Part C,
+CAS(ME)^2, SAMM Long Videos), saved byte-for-byte reproducibly.
 
 Each writer takes the episodes (one annotated micro-expression each) and reproduces the real sheet's shape: sheet names,
 header row position, blank spacer columns, text vs number cells, formulas (with their cached values, as Excel saves
@@ -134,7 +135,128 @@ def casme3_sheet(path: Path, episodes: Sequence[Episode], int_cells: Sequence[st
     save_workbook(wb, path)
 
 
-def save_workbook(wb: openpyxl.Workbook, path: Path, cached: dict[str, int] | None = None) -> None:
+def casme_sheet(path: Path, episodes: Sequence[Episode]) -> None:
+    """`casme.xlsx` (CASME v1, as MEB reads it): header row 1 with blank columns C and H, `Subject` as an int,
+    `ApexF1` the apex and `ApexF2` a second apex that is mostly empty (here: filled for the first row only)."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["Subject", "Filename", None, "OnsetF", "ApexF1", "ApexF2", "OffsetF", None, "AU", "Emotion"])
+    for k, ep in enumerate(episodes):
+        second = ep.apex + 1 if k == 0 and ep.apex < ep.offset else None
+        ws.append([int(ep.subject), ep.clip, None, ep.onset, ep.apex, second, ep.offset, None, _number_or_text(ep.au),
+                   ep.emotion])
+    save_workbook(wb, path)
+
+
+def mmew_sheet(path: Path, episodes: Sequence[Episode]) -> None:
+    """`MMEW_Micro_Exp.xlsx`: `Subject` as an int, OnsetFrame always 1, an empty `remarks` column."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Action Units", "Estimated Emotion",
+               "remarks"])
+    for ep in episodes:
+        ws.append([int(ep.subject), ep.clip, ep.onset, ep.apex, ep.offset, _number_or_text(ep.au), ep.emotion, None])
+    save_workbook(wb, path)
+
+
+FOURDME_COUNTS = ("Positive", "Negative", "Surprise", "Repression", "Others")  # per-class 0/1 columns of the 4DME sheet
+
+
+def fourdme_sheet(path: Path, episodes: Sequence[Episode], emotions: Sequence[str]) -> None:
+    """`4DME_Labelling_Micro_release v1.xlsx`: `sub_ID`, `fold_name`, frames, `AUs`, `Emotion` (`emotions`, which may
+    join two labels with "+"), then the eye-blink flag and the per-class 0/1 columns with their `Total`."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["sub_ID", "fold_name", "fold", "Onset", "Apex", "Offset", "AUs", "Emotion", "eye blink",
+               *FOURDME_COUNTS, "Total"])
+    for k, (ep, emotion) in enumerate(zip(episodes, emotions)):
+        flags = [int(name.casefold() in emotion.casefold().split("+")) for name in FOURDME_COUNTS]
+        ws.append([ep.subject, ep.clip, 1 + k % 5, ep.onset, ep.apex, ep.offset, ep.au, emotion, 0, *flags, sum(flags)])
+    save_workbook(wb, path)
+
+
+def casme3c_sheet(path: Path, episodes: Sequence[Episode], counts: Sequence[int]) -> None:
+    """`CAS(ME)3_part_C_ME.xlsx`: `sub` and `count` as ints, no apex column, AUs joined by commas (the second row by
+    the full-width "，", as one real cell is)."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.append(["sub", "count", "onset", "offset", "au", "emotion"])
+    for k, (ep, count) in enumerate(zip(episodes, counts)):
+        au = ep.au.replace("+", "，" if k == 1 else ",")
+        ws.append([int(ep.subject), count, ep.onset, ep.offset, au, ep.emotion])
+    save_workbook(wb, path)
+
+
+@dataclass(frozen=True)
+class LongRow:
+    """One row of a long-video sheet: an expression, its type, and the cells written for its frames."""
+
+    episode: Episode
+    micro: bool  # a micro-expression (else a macro-expression)
+    cells: tuple[object, object, object]  # onset, apex, offset as written (a float, an offset 0 or an apex -1)
+
+
+SELF_REPORT = {"negative": "disgust", "positive": "happyiness", "surprise": "surprise", "others": "confused"}  # the
+# real sheet's self-reported emotions include the typo 'happyiness'
+
+
+def casme_sq_sheet(path: Path, rows: Sequence[LongRow], folders: dict[str, int], codes: dict[str, str]) -> None:
+    """`CAS(ME)^2code_final.xlsx`: a first worksheet `CASMEcode_final` without header (subject id, `<video>_<k>`, onset,
+    apex, offset, AU, emotion class, type, self-report), `naming rule1` (folder number, folder, subject id: one row
+    per data row) and `naming rule2` (video code as text, video name). `folders`: subject id → folder number."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "CASMEcode_final"
+    rules = wb.create_sheet("naming rule1")
+    for row in rows:
+        ep = row.episode
+        kind = "micro-expression" if row.micro else "macro-expression"
+        ws.append([int(ep.subject), ep.clip, *row.cells, _number_or_text(ep.au), ep.emotion, kind, SELF_REPORT[ep.emotion]])
+        rules.append([folders[ep.subject], f"s{folders[ep.subject]}", int(ep.subject)])
+    videos = wb.create_sheet("naming rule2")
+    for r, (code, name) in enumerate(sorted(codes.items()), start=1):
+        _text(videos, f"A{r}", code)
+        videos[f"B{r}"] = name
+    save_workbook(wb, path)
+
+
+SAMM_LV_NOTES = {  # (row, column) → note text above the SAMM Long Videos header (wording our own)
+    (1, "A"): "SAMM Long Videos Dataset - FACS Codes (synthetic miniature written by mer-data synth)",
+    (3, "A"): "Symbol Key:",
+    (4, "A"): '"/" = or',
+    (6, "A"): "AU Help:",
+    (7, "A"): '"L2 or R2" = AU 2 on the left / right side of the face only',
+    (7, "F"): "NOTE: an apex that was not annotated is written -1.",
+    (8, "A"): '"A2" = asymmetric AU 2, stronger on one side',
+}
+SAMM_LV_HEADER_ROW = 10  # Excel row of the header: 9 note rows above it
+
+
+def samm_lv_sheet(path: Path, rows: Sequence[LongRow], inducements: Sequence[int]) -> None:
+    """`SAMM_LongVideos_V2_Release.xlsx`: sheet `FACS_Movement_Only`, 9 note rows, header on row 10, text subject ids,
+    `Duration` as a formula with its cached value, `Type` `Macro` or `Micro - 1/2`."""
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "FACS_Movement_Only"
+    for (row, col), text in SAMM_LV_NOTES.items():
+        ws[f"{col}{row}"] = text
+    header = ["Subject", "Filename", "Inducement Code", "Onset", "Apex", "Offset", "Duration", "Type", "Action Units",
+              "Notes"]
+    for col, name in enumerate(header, start=1):
+        ws.cell(SAMM_LV_HEADER_ROW, col, name)
+    cached = {}
+    for k, (row, code) in enumerate(zip(rows, inducements)):
+        r, ep = SAMM_LV_HEADER_ROW + 1 + k, row.episode
+        _text(ws, f"A{r}", ep.subject)
+        values = [ep.clip, code, *row.cells, f"=SUM(F{r}-D{r})+1", "Micro - 1/2" if row.micro else "Macro",
+                  _number_or_text(ep.au), None]
+        for col, value in enumerate(values, start=2):
+            ws.cell(r, col, value)
+        cached[f"G{r}"] = row.cells[2] - row.cells[0] + 1
+    save_workbook(wb, path, cached)
+
+
+def save_workbook(wb: openpyxl.Workbook, path: Path, cached: dict[str, float] | None = None) -> None:
     """Save `wb` to `path` reproducibly: fixed document times and zip timestamps, and formula cells given the cached
     values in `cached` (coordinate → value) as Excel itself would store them. Writes a temp name, then renames."""
     wb.properties.creator = "mer-data synth"
@@ -158,7 +280,7 @@ def save_workbook(wb: openpyxl.Workbook, path: Path, cached: dict[str, int] | No
     tmp.replace(path)
 
 
-def _fill_cached(xml: bytes, cached: dict[str, int]) -> bytes:
+def _fill_cached(xml: bytes, cached: dict[str, float]) -> bytes:
     """Put cached values into formula cells: `<c r="G15"><f>…</f><v /></c>` → `…<v>71</v></c>`."""
 
     def fill(match: re.Match[bytes]) -> bytes:
