@@ -24,13 +24,12 @@ import json
 import shutil
 import tarfile
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 
-from bench_ingest import bare_loop, reference_matrix, upscale_frames
+from bench_ingest import bare_loop, reference_matrix, timed, upscale_frames
 from mer_data.align import EYE_DISTANCE, apply, eye_transform
 from mer_data.datasets import ADAPTERS
 from mer_data.facemodel import fetch_model
@@ -111,12 +110,6 @@ def describe(name: str, e: np.ndarray) -> str:
     err, scale = e[:, 0], 100 * (e[:, 1] - 1)
     return (f"{name:<34} {np.percentile(err, 50):6.2f} {np.percentile(err, 90):6.2f} {err.max():7.2f}   "
             f"{np.percentile(scale, 5):+6.2f} {np.percentile(scale, 95):+6.2f} {np.abs(scale).max():6.2f}")
-
-
-def timed(fn):
-    start = time.perf_counter()
-    value = fn()
-    return value, time.perf_counter() - start
 
 
 def main() -> None:
