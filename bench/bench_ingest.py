@@ -1,13 +1,14 @@
-"""Benchmark: ingest frames/s on one worker against the bare decode → warp → encode loop, and 1 vs 2 Ray workers.
+"""Benchmark: ingest frames/s on one worker against the bare decode → warp → encode loop, and Ray scaling.
 
     .venv/bin/python bench/bench_ingest.py [--dataset casme2] [--subjects 8] [--clips 8] [--scale 2] [--repeat 2]
-        [--video] [--no-ray]
+        [--video] [--ray-workers 1,2]
 
 Writes a synthetic tree to a temporary folder (or uses --root), then measures, interleaved and best of --repeat:
 (a) the bare loop over exactly the frames the ingest encodes, each once (decode in OpenCV's channel order →
     cv2.warpAffine with a fixed matrix → JPEG 95; the same functions the ingest calls),
 (b) `run_ingest` serial in-process (one worker, everything included: planning, detection, tar, parquet, stats),
-(c) `run_ingest` on Ray with 1 and 2 workers (the Ray session is started before timing). Not a test: prints numbers.
+(c) `run_ingest` on Ray with each of --ray-workers (one Ray session with that many CPUs, started before timing; the
+    ratios are against 1 worker). Not a test: prints numbers.
 """
 
 from __future__ import annotations
@@ -101,7 +102,7 @@ def main() -> None:
     ap.add_argument("--video", action="store_true")
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--scale", type=float, default=2.0, help="resize the synthetic frames (2: 640×480 like CASME II)")
-    ap.add_argument("--no-ray", action="store_true", help="skip the 1 vs 2 Ray workers measurement")
+    ap.add_argument("--ray-workers", default="1,2", help="worker counts to time on Ray ('' to skip)")
     args = ap.parse_args()
     model = fetch_model().path
     work = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
@@ -125,27 +126,27 @@ def main() -> None:
         print(f"bare decode→warp→encode: {best['bare']:8.1f} frames/s (best of {args.repeat})")
         print(f"ingest, 1 worker serial: {best['serial']:8.1f} frames/s   ratio of bests {best['serial'] / best['bare']:.2f}"
               f"   per-round ratios {' '.join(f'{r:.2f}' for r in rounds)}")
-        if not args.no_ray:
-            ray_scaling(cfg, clips, args.repeat)
+        if args.ray_workers:
+            ray_scaling(cfg, clips, args.repeat, [int(w) for w in args.ray_workers.split(",")])
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def ray_scaling(cfg: IngestConfig, clips, repeat: int) -> None:
+def ray_scaling(cfg: IngestConfig, clips, repeat: int, counts: list[int]) -> None:
     import dataclasses
 
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(num_cpus=max(counts), include_dashboard=False, log_to_driver=False)
     try:
         rates = {}
-        for workers in (1, 2):
+        for workers in counts:
             run_cfg = dataclasses.replace(cfg, workers=workers, shard_size=100)
             for _ in range(repeat):
                 summary, seconds = timed(lambda: run_ingest(run_cfg, clips))
                 rates[workers] = max(rates.get(workers, 0.0), summary["frames_encoded"] / seconds)
-            print(f"ingest on Ray, {workers} worker(s): {rates[workers]:8.1f} frames/s")
-        print(f"scaling 2 vs 1 workers: {rates[2] / rates[1]:.2f}x")
+            print(f"ingest on Ray, {workers:>2} worker(s): {rates[workers]:8.1f} frames/s   "
+                  f"{rates[workers] / rates[counts[0]]:.2f}x {counts[0]} worker(s)", flush=True)
     finally:
         ray.shutdown()
 
