@@ -19,7 +19,8 @@ import torch.nn.functional as F
 from mer_data import MerDataError
 from mubert.data import to_device
 from mubert.metrics import evaluate
-from mubert.model import PRESETS, MuBERT, MuBERTConfig
+from mubert.config import MuBERTConfig, preset_config
+from mubert.model import MuBERT
 from mubert.train import warmup_cosine
 
 
@@ -95,16 +96,15 @@ class Classifier(nn.Module):
 def build_backbone(init: dict | None, preset: str) -> MuBERT:
     """A fresh backbone: the pretrained weights of `init` ({"model", "config"}), or random weights of `preset`.
 
-    The decoder (and DINO teacher) are dropped: fine-tuning uses the encoder and DMA only.
+    The decoder (and DINO head and teacher) are dropped: fine-tuning uses the encoder and DMA only.
     """
     if init is None:
-        cfg = PRESETS[preset]()
-        model = MuBERT(cfg)
+        model = MuBERT(preset_config(preset))
     else:
         cfg = MuBERTConfig.from_dict(init["config"]["model"])
         model = MuBERT(cfg)
         model.load_state_dict(init["model"])
-    for name in ("decoder", "teacher", "teacher_head", "dino_head"):
+    for name in ("decoder", "dino"):
         if hasattr(model, name):
             delattr(model, name)
     return model
@@ -150,8 +150,11 @@ def predict(model: Classifier, rows: list[dict], frames: dict, device: torch.dev
 
 
 def train_fold(fold: str, train: list[dict], test: list[dict], frames: dict, n_classes: int, cfg: FinetuneConfig,
-               init: dict | None, preset: str, device: torch.device) -> dict:
-    """Fine-tune a fresh backbone + head on `train`, predict `test`; returns the fold's record (predictions, log)."""
+               init: dict | None, preset: str, device: torch.device, on_step=None) -> dict:
+    """Fine-tune a fresh backbone + head on `train`, predict `test`; returns the fold's record (predictions, log).
+
+    `on_step(loss)` (optional) is called after every optimizer step, for progress bars.
+    """
     check_no_leak({r["subject"] for r in train}, {r["subject"] for r in test}, fold)
     seed = (cfg.seed * 1_000_003 + sum(map(ord, fold)) * 7919) % 2**31  # a fold's draws do not depend on the others
     torch.manual_seed(seed)
@@ -189,6 +192,8 @@ def train_fold(fold: str, train: list[dict], test: list[dict], frames: dict, n_c
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         losses.append(loss.item())
+        if on_step:
+            on_step(losses[-1])
         if val and ((step + 1) % cfg.eval_every == 0 or step + 1 == cfg.steps):
             score = evaluate([r["label_id"] for r in val], predict(model, val, frames, device, cfg.batch_size),
                              [str(i) for i in range(n_classes)])["uf1"] or 0.0
