@@ -38,21 +38,25 @@ from mubert.transformer import sincos_2d
 # What the weights cannot tell: head counts and LayerNorm eps of each model the released code names.
 MODELS = {"mae_vit_small_patch8": dict(heads=4, decoder_heads=4, ln_eps=1e-6)}
 W = r"(weight|bias)"
-BLOCK = r"(\d+\.(?:norm1|norm2|attn\.qkv|attn\.proj)\.(?:weight|bias))"  # block keys that keep their names
+
+
+def _blocks(theirs: str, ours: str) -> list[tuple[str, str]]:
+    """Renames of a stack of their ViT blocks: the MLP's fc1/fc2 are our mlp.0/mlp.2, the rest keeps its names."""
+    return [(rf"{theirs}\.(\d+\.(?:norm1|norm2|attn\.qkv|attn\.proj)\.(?:weight|bias))", rf"{ours}.\1"),
+            (rf"{theirs}\.(\d+)\.mlp\.fc1\.{W}", rf"{ours}.\1.mlp.0.\2"),
+            (rf"{theirs}\.(\d+)\.mlp\.fc2\.{W}", rf"{ours}.\1.mlp.2.\2")]
+
+
 RENAMES = [  # (their key, fully matched; our key)
     (rf"backbone\.patch_embed\.proj\.{W}", r"encoder.patch_embed.\1"),
     (r"backbone\.cls_token", "encoder.ct"),
-    (rf"backbone\.blocks\.{BLOCK}", r"encoder.blocks.\1"),
-    (rf"backbone\.blocks\.(\d+)\.mlp\.fc1\.{W}", r"encoder.blocks.\1.mlp.0.\2"),
-    (rf"backbone\.blocks\.(\d+)\.mlp\.fc2\.{W}", r"encoder.blocks.\1.mlp.2.\2"),
+    *_blocks(r"backbone\.blocks", "encoder.blocks"),
     (rf"backbone\.norm\.{W}", r"encoder.norm.\1"),
     (rf"att\.to_k\.{W}", r"dma_q.\1"),
     (rf"att\.to_q\.{W}", r"dma_k.\1"),
     (rf"att\.to_v\.{W}", r"dma_v.\1"),
     (rf"att\.proj\.{W}", r"dma_proj.\1"),
-    (rf"decoder_blocks\.{BLOCK}", r"decoder.blocks.\1"),
-    (rf"decoder_blocks\.(\d+)\.mlp\.fc1\.{W}", r"decoder.blocks.\1.mlp.0.\2"),
-    (rf"decoder_blocks\.(\d+)\.mlp\.fc2\.{W}", r"decoder.blocks.\1.mlp.2.\2"),
+    *_blocks(r"decoder_blocks", "decoder.blocks"),
     (rf"decoder_(embed|norm|pred)\.{W}", r"decoder.\1.\2"),
 ]
 POSITIONS = ("backbone.pos_embed", "decoder_pos_embed")  # fixed tables, checked instead of stored

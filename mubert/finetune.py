@@ -17,9 +17,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mer_data import MerDataError
+from mubert.config import MuBERTConfig, preset_config
 from mubert.data import to_device
 from mubert.metrics import evaluate
-from mubert.config import MuBERTConfig, preset_config
 from mubert.model import MuBERT
 from mubert.train import warmup_cosine
 

@@ -156,6 +156,21 @@ def test_config_checks_name_the_flag():
         parse_model_settings(["dim"])
 
 
+@pytest.mark.parametrize("preset", ["mb1-tiny", "mae-tiny", "authors-tiny"])
+def test_every_objective_trains_through_the_engine(shards, tmp_path, preset):
+    """The Table 6 objectives and the released code's run the same loop; DINO's teacher follows its momentum schedule."""
+    small = SMALL + (("dino_local_size", 16), ("dino_local_crops", 2), ("dino_hidden", 32), ("dino_out_dim", 16))
+    result = train(config(shards, tmp_path / preset, preset=preset, model=small, steps=3, save_every=3))
+    rows = metrics(tmp_path / preset)
+    assert len(rows) == 3 and all(math.isfinite(r["loss"]) for r in rows)
+    assert (rows[-1]["loss_agg"] > 0) == (preset == "authors-tiny")
+    state = checkpoint.load(tmp_path / preset / "checkpoint-last.pt")
+    assert state["config"]["model"]["objective"] == ("mae" if preset == "mae-tiny" else "mubert")
+    if preset == "authors-tiny":
+        student, teacher = result.model.encoder.norm.weight, result.model.dino.teacher.norm.weight
+        assert not torch.equal(student, teacher) and result.model.progress == pytest.approx(2 / 3)
+
+
 # The model settings of a format-1 checkpoint (before DMA followed Eq. 8), as that version wrote them.
 FORMAT1_MODEL = dict(image_size=32, patch_size=4, in_chans=3, dim=32, depth=1, heads=2, decoder_dim=32, decoder_depth=1,
                      decoder_heads=2, mlp_ratio=4.0, ln_eps=1e-6, dma=False, dma_gate_scale=True, dma_chunk=256,
