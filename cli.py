@@ -277,7 +277,8 @@ def eval_loso(
     manifest: Path = typer.Option(..., help="split manifest from `mer-data splits` (its folds are used as they are)"),
     shards: Path = typer.Option(..., help="labeled shards from `mer-data ingest --labeled` of the same dataset"),
     out: Path = typer.Option(Path("runs/loso"), help="run folder: folds/, results.json, results.txt, confusion.png"),
-    init: Optional[Path] = typer.Option(None, help="pretrained checkpoint (.pt or .safetensors) from mer-train"),
+    init: Optional[Path] = typer.Option(None, help="pretrained checkpoint (.pt or .safetensors) from mer-train or "
+                                                   "import-checkpoint"),
     baseline: bool = typer.Option(False, "--baseline", help="no pretraining: a randomly initialised backbone"),
     preset: str = typer.Option("tiny", help="backbone for --baseline: a mer-train preset (tiny, base, mb1-base, …)"),
     steps: int = typer.Option(300, help="optimizer steps per fold (fixed budget)"),
@@ -326,7 +327,7 @@ def eval_import_checkpoint(
 @eval_app.command("maps")
 @one_line_errors
 def eval_maps(
-    init: Path = typer.Option(..., help="pretrained (or fine-tuned backbone) checkpoint from mer-train"),
+    init: Path = typer.Option(..., help="pretrained checkpoint from mer-train or import-checkpoint"),
     out: Path = typer.Option(Path("map.png"), help="PNG to write"),
     onset: Optional[Path] = typer.Option(None, help="onset frame image (with --apex)"),
     apex: Optional[Path] = typer.Option(None, help="apex frame image (with --onset)"),

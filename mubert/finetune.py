@@ -3,7 +3,9 @@
 Protocol (what makes it honest): for the fold of held-out group g (a subject for LOSO, a dataset for LODO), a fresh copy of
 the backbone is trained on the manifest's ok samples whose `fold` is not g, for a fixed number of steps; the samples of g are
 only ever predicted. No step or checkpoint is chosen on them: the optional inner validation picks the step from subjects of
-the training side only. The input is (onset, apex) as (I_t, I_{t+δ}); the features are P_dma (Eq. 9/12).
+the training side only. The input is (onset, apex) as (I_t, I_{t+δ}). The features are computed by the backbone's DMA
+(Eq. 9/12) in one of three ways (`features`, see `Classifier`): the default "dma_delta" is P_dma of (onset, apex) minus
+that of (onset, onset); "dma" is P_dma itself, as the paper writes it; "delta" skips DMA.
 """
 
 from __future__ import annotations
@@ -68,6 +70,11 @@ class Classifier(nn.Module):
     of its magnitude on our synthetic data, and a short fine-tuning does not find it (chance-level UF1 there).
     "dma_delta" subtracts what the same backbone gives for (onset, onset), leaving only the change the movement causes
     through DMA; "delta" is the plain encoder-token difference P(apex) − P(onset), no DMA.
+
+    Measured with DMA normalised as Eq. 8 (over I_{t+δ}), on the demo's synthetic CASME II (5 subjects × 10 MEs, 5 LOSO
+    folds, 5 balanced classes: chance 20 %), the demo's tiny checkpoint (150 pretraining steps), 50 steps per fold,
+    batch 16, seed 0; pooled UF1 / UAR in %: dma_delta 97.99 / 98.00, delta 77.78 / 80.00, dma 20.98 / 24.00 (from
+    scratch, dma_delta: 92.01 / 92.00). So "dma_delta" stays the default; "dma" is there to reproduce the paper's form.
     """
 
     def __init__(self, backbone: MuBERT, n_classes: int, width: int, dropout: float, mode: str = "dma_delta"):
