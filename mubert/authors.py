@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import pickle
 import re
 from pathlib import Path
 
@@ -71,9 +70,8 @@ def read_released(path: Path) -> tuple[dict[str, torch.Tensor], argparse.Namespa
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
             raw = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as exn:
-        first = next((ln for ln in str(exn).splitlines() if ln.strip()), type(exn).__name__)
-        raise MerDataError(f"{path}: not a checkpoint readable with weights_only ({first.strip()[:200]})") from None
+    except Exception as exn:  # a foreign file fails anywhere in the unpickler: UnpicklingError, KeyError, EOFError, …
+        raise MerDataError(f"{path}: not a checkpoint readable with weights_only ({checkpoint.load_error(exn)})") from None
     if not (isinstance(raw, dict) and isinstance(raw.get("args"), argparse.Namespace)
             and isinstance(raw.get("model"), dict)):
         raise MerDataError(f'{path}: not an authors\' μ-BERT checkpoint (expected a dict with "args" (a Namespace), '

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
+import re
 import shutil
 from pathlib import Path
 
@@ -67,12 +67,22 @@ def load(path: Path, map_location: str | torch.device = "cpu") -> dict:
         raise MerDataError(f"{path}: no such checkpoint")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError) as exn:
-        first = str(exn).strip().splitlines()[0] if str(exn).strip() else type(exn).__name__
-        raise MerDataError(f"{path}: not a readable checkpoint ({first})") from None
+    except Exception as exn:  # a foreign file fails anywhere in the unpickler: UnpicklingError, KeyError, EOFError, …
+        reason = load_error(exn)
+        hint = "; the authors' released file? convert it with `mer-eval import-checkpoint`" \
+            if "argparse.Namespace" in reason else ""
+        raise MerDataError(f"{path}: not a readable checkpoint ({reason}){hint}") from None
     if not isinstance(state, dict) or state.get("format") not in (1, FORMAT):
         raise MerDataError(f"{path}: not a mer-train checkpoint of format {FORMAT}")
     return {**state, "format": FORMAT, "config": upgrade(state.get("config", {}), state["format"], path)}
+
+
+def load_error(exn: Exception) -> str:
+    """One line saying why `torch.load` refused a file: the weights-only unpickler's own reason where it gives one."""
+    text = str(exn)
+    found = re.search(r"WeightsUnpickler error: (.*?\.)(?:\s|$)", text)
+    reason = found.group(1) if found else next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    return f"{type(exn).__name__}: {reason[:200]}" if reason else type(exn).__name__
 
 
 def upgrade(config: dict, fmt: int, path: Path) -> dict:

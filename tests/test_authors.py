@@ -222,8 +222,9 @@ def test_the_released_files_layout_converts_key_for_key(tmp_path):
 # ---- bad input -----------------------------------------------------------------------------------------------------
 
 def test_files_that_are_not_their_checkpoint_fail_in_one_line(tmp_path):
-    text = tmp_path / "notes.pth"
+    text, short = tmp_path / "notes.pth", tmp_path / "hello.pth"
     text.write_text("not a checkpoint")
+    short.write_text("hello\n")  # the weights-only unpickler fails on it with a KeyError
     plain = tmp_path / "plain.pth"
     torch.save({"model": {"w": torch.zeros(2)}}, plain)
     unsafe = tmp_path / "unsafe.pth"
@@ -237,7 +238,7 @@ def test_files_that_are_not_their_checkpoint_fail_in_one_line(tmp_path):
     raw = torch.load(moved, weights_only=False)
     raw["model"]["module.backbone.pos_embed"] = raw["model"]["module.backbone.pos_embed"].flip(1)
     torch.save(raw, moved)
-    cases = [(text, "weights_only"), (plain, "not an authors"), (unsafe, "weights_only"),
+    cases = [(text, "weights_only"), (short, "weights_only"), (plain, "not an authors"), (unsafe, "weights_only"),
              (other, "mae_vit_huge_patch14"), (moved, "sin-cos table"), (tmp_path / "none.pth", "no such file")]
     for path, message in cases:
         with pytest.raises(MerDataError, match=message):
@@ -245,6 +246,11 @@ def test_files_that_are_not_their_checkpoint_fail_in_one_line(tmp_path):
         result = CliRunner().invoke(cli.eval_app, ["import-checkpoint", str(path), "--out", str(tmp_path / "o.pt")])
         assert result.exit_code == 2 and message in result.output and len(result.output.strip().splitlines()) == 1
     assert not (tmp_path / "out.pt").exists() and not (tmp_path / "o.pt").exists()
+
+
+def test_their_file_given_as_init_points_to_the_import(tmp_path):
+    with pytest.raises(MerDataError, match="mer-eval import-checkpoint"):
+        checkpoint.load_weights(write_released(tmp_path / "theirs.pth"))
 
 
 def test_cli_import_prints_the_config_and_notes(tmp_path):

@@ -198,6 +198,9 @@ def test_format1_checkpoints_load_without_dma_and_are_refused_with_it(tmp_path):
         checkpoint.load(tmp_path / "old_dma.pt")
     with pytest.raises(MerDataError, match="another DINO head"):
         checkpoint.load(tmp_path / "old_dino.pt")
+    (tmp_path / "hello.pt").write_text("hello\n")
+    with pytest.raises(MerDataError, match="not a readable checkpoint"):
+        checkpoint.load(tmp_path / "hello.pt")
 
 
 def test_two_processes_under_torchrun_keep_identical_replicas(shards, tmp_path):
