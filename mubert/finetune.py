@@ -142,6 +142,14 @@ def stack(rows: list[dict], frames: dict[str, tuple[np.ndarray, np.ndarray]]) ->
     return torch.from_numpy(onsets), torch.from_numpy(apexes)
 
 
+def class_weights(rows: list[dict], n_classes: int, device: torch.device) -> torch.Tensor:
+    """Cross-entropy weights (C,): inverse class frequency of `rows`, scaled so the weighted sample count equals the
+    number of rows (every present class weighs the same in total); 0 for classes absent from `rows`."""
+    counts = np.bincount(np.array([r["label_id"] for r in rows]), minlength=n_classes)
+    weight = np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / max(1, (counts > 0).sum()), 0.0)
+    return torch.tensor(weight, dtype=torch.float32, device=device)
+
+
 @torch.no_grad()
 def predict(model: Classifier, rows: list[dict], frames: dict, device: torch.device, batch_size: int) -> list[int]:
     """Class ids predicted for `rows` (eval mode, no augmentation)."""
@@ -171,10 +179,7 @@ def train_fold(fold: str, train: list[dict], test: list[dict], frames: dict, n_c
     opt = torch.optim.AdamW([{"params": model.backbone.parameters(), "lr": cfg.lr},
                              {"params": head, "lr": cfg.lr * cfg.head_lr_mult}], weight_decay=cfg.weight_decay)
     peaks = [g["lr"] for g in opt.param_groups]
-    labels = np.array([r["label_id"] for r in fit])
-    counts = np.bincount(labels, minlength=n_classes)
-    weight = torch.tensor(np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / max(1, (counts > 0).sum()), 0.0),
-                          dtype=torch.float32, device=device) if cfg.class_weighted else None
+    weight = class_weights(fit, n_classes, device) if cfg.class_weighted else None
     rng = np.random.default_rng(seed)
     size = model.backbone.cfg.image_size
     best = (-1.0, None, cfg.steps)  # (inner-val UF1, state, step)
