@@ -205,7 +205,8 @@ def preview(
 @one_line_errors
 def train(
     shards: Path = typer.Option(..., help="shard folder written by `mer-data ingest`"),
-    preset: str = typer.Option("tiny", help="model size: tiny (CPU, demo) or base (the paper's)"),
+    preset: str = typer.Option("tiny", help="OBJECTIVE-SIZE: mb1 | mb2 | mb3 | mae | authors × tiny (CPU, demo) | base "
+                                            "(the paper's); a bare tiny | base is mb3 (README: Table 6)"),
     steps: Optional[int] = typer.Option(None, help="optimizer steps (or give --epochs)"),
     epochs: Optional[float] = typer.Option(None, help="nominal passes over the shards' pairs (default 1)"),
     batch_size: int = typer.Option(64, help="frame pairs per process (GPU) and step"),
@@ -224,8 +225,10 @@ def train(
     clip_grad: float = typer.Option(1.0, help="max gradient L2 norm; 0 = off"),
     precision: str = typer.Option("auto", help="auto (bf16 autocast on CUDA, fp32 on CPU) or fp32"),
     device: str = typer.Option("auto", help="auto, cuda or cpu"),
-    dma: Optional[bool] = typer.Option(None, "--dma/--no-dma", help="Diagonal Micro-Attention (preset: on)"),
-    poi: Optional[str] = typer.Option(None, help="patch of interest loss: mse (paper), dino (authors' code) or off"),
+    dma: Optional[str] = typer.Option(None, help="diag (Eq. 8-9), full (the released code's diag_att=False: full "
+                                                 "cross-attention) or off (no DMA, Table 6 MB1)"),
+    poi: Optional[str] = typer.Option(None, help="patch of interest loss: mse (paper), dino (the released code's DINO) "
+                                                 "or off"),
     swap_mode: Optional[str] = typer.Option(None, help="block (Algorithm 1) or token (authors' code)"),
     swap_ratio: Optional[float] = typer.Option(None, help="fraction of patches swapped in (preset: 0.5)"),
     image_size: Optional[int] = typer.Option(None, help="model input side in px (frames are resized on the device)"),
@@ -290,9 +293,10 @@ def eval_loso(
     manifest: Path = typer.Option(..., help="split manifest from `mer-data splits` (its folds are used as they are)"),
     shards: Path = typer.Option(..., help="labeled shards from `mer-data ingest --labeled` of the same dataset"),
     out: Path = typer.Option(Path("runs/loso"), help="run folder: folds/, results.json, results.txt, confusion.png"),
-    init: Optional[Path] = typer.Option(None, help="pretrained checkpoint (.pt or .safetensors) from mer-train"),
+    init: Optional[Path] = typer.Option(None, help="pretrained checkpoint (.pt or .safetensors) from mer-train or "
+                                                   "import-checkpoint"),
     baseline: bool = typer.Option(False, "--baseline", help="no pretraining: a randomly initialised backbone"),
-    preset: str = typer.Option("tiny", help="backbone size for --baseline: tiny | base"),
+    preset: str = typer.Option("tiny", help="backbone for --baseline: a mer-train preset (tiny, base, mb1-base, …)"),
     steps: int = typer.Option(300, help="optimizer steps per fold (fixed budget)"),
     batch_size: int = typer.Option(16, help="pairs per step"),
     lr: float = typer.Option(1e-4, help="peak learning rate of the backbone (head ×10)"),
@@ -314,15 +318,32 @@ def eval_loso(
                         features=features)
     cfg = LosoConfig(manifest=str(manifest), shards=str(shards), out=str(out), init=str(init) if init else None,
                      preset=preset, workers=workers, ray_address=ray_address, device=device, finetune=ft)
-    results = run(cfg, progress=lambda fold: typer.echo(f"fold {fold} done"))
+    results = run(cfg)
     typer.echo(results_table(results))
     typer.echo(f"wrote {out}/results.json, {out}/results.txt, {out}/confusion.png, {out}/predictions.csv")
+
+
+@eval_app.command("import-checkpoint")
+@one_line_errors
+def eval_import_checkpoint(
+    src: Path = typer.Argument(..., help="the authors' released checkpoint, e.g. CASME2-is224-p8-b16-ep200.pth"),
+    out: Path = typer.Option(..., help="mer-train checkpoint (.pt) to write, for --init of `loso` and `maps`"),
+) -> None:
+    """Convert the authors' μ-BERT checkpoint (github uark-cviu/Micron-BERT) into ours, read without unpickling code."""
+    from mubert.authors import import_checkpoint
+
+    summary = import_checkpoint(src, out)
+    cfg = summary["config"]
+    typer.echo(f"{summary['tensors']} tensors of epoch {summary['epoch']} → {summary['path']}: authors objective, "
+               f"dma={cfg.dma}, poi={cfg.poi}, {cfg.image_size} px, d={cfg.dim}, {cfg.depth}+{cfg.decoder_depth} blocks")
+    for note in summary["notes"]:
+        typer.echo(f"note: {note}")
 
 
 @eval_app.command("maps")
 @one_line_errors
 def eval_maps(
-    init: Path = typer.Option(..., help="pretrained (or fine-tuned backbone) checkpoint from mer-train"),
+    init: Path = typer.Option(..., help="pretrained checkpoint from mer-train or import-checkpoint"),
     out: Path = typer.Option(Path("map.png"), help="PNG to write"),
     onset: Optional[Path] = typer.Option(None, help="onset frame image (with --apex)"),
     apex: Optional[Path] = typer.Option(None, help="apex frame image (with --onset)"),
@@ -330,11 +351,14 @@ def eval_maps(
     face_model: Optional[Path] = typer.Option(None, help="BlazeFace model (default: MER_DATA_FACE_MODEL or the cache)"),
     shards: Optional[Path] = typer.Option(None, help="labeled shards instead of --onset/--apex: one row per sample"),
     count: int = typer.Option(4, help="samples drawn from --shards"),
+    display: str = typer.Option("minmax", help="minmax (each map min-max normalised) | paper (diag(Â) shown as "
+                                                "1 − diag/max, the paper's convention)"),
 ) -> None:
     """Draw diag(Â), the POI map S and their product over (onset, apex) pairs, as in the paper's Figure 7."""
     from mubert.maps import map_figure
 
-    path = map_figure(init, out, onset=onset, apex=apex, align=align, face_model=face_model, shards=shards, count=count)
+    path = map_figure(init, out, onset=onset, apex=apex, align=align, face_model=face_model, shards=shards, count=count,
+                      display=display)
     typer.echo(f"wrote {path}")
 
 

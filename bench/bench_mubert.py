@@ -1,18 +1,21 @@
 """Benchmark one μ-BERT training step against a plain ViT autoencoder of the same size, side by side.
 
-Three variants share the encoder/decoder sizes of the chosen preset and run on the same random (I_t, I_{t+δ}) batch,
+The variants share the encoder/decoder sizes of the chosen size preset and run on the same random (I_t, I_{t+δ}) batch,
 so that only the objective differs:
 - plain    ViT autoencoder: encode I_t, decode, MSE to I_t (no swapping, DMA or POI).
 - matched  the same token work as μ-BERT without DMA and POI: one encoder call over I_{t/s}, I_{t+δ} and a crop
            (3 views), decode the first, MSE plus a CT-agreement MSE. μ-BERT minus this is the cost of DMA + POI proper.
-- mubert   the full model (`MuBERT(cfg)(f0, f1)["loss"]`): Blockwise Swapping, 3 encoder views, DMA, POI, decoder.
-All three are built in one process and their timed steps interleaved, so machine load affects them alike. A step is
+- mb2      μ-BERT without POI (Table 6 MB2): swapping, 2 encoder views, DMA, decoder; no Crop(I_{t+δ}) view.
+- mubert   the full model (mb3, `MuBERT(cfg)(f0, f1)["loss"]`): swapping, 3 encoder views, DMA, POI, decoder.
+- lowcrop  mubert with Crop(I_{t+δ}) encoded at --crop-size px (a DINO-style local crop) instead of full size.
+mubert / mb2 is what the Crop(I_{t+δ}) view (and the agreement loss) costs; lowcrop / mb2 what it costs at low resolution.
+All are built in one process and their timed steps interleaved, so machine load affects them alike. A step is
 forward + backward + AdamW step. Reported: median step time, samples/s, the step's peak working memory (bytes allocated
 during a step above those held before it: activations and gradients; CUDA allocator peak, or on CPU the profiler's
 allocation events replayed in order), model FLOPs per step (torch.utils.flop_counter) and, on CUDA, MFU.
 
     python bench/bench_mubert.py --preset tiny --batch-size 8
-    python bench/bench_mubert.py --preset base --batch-size 2 --steps 5
+    python bench/bench_mubert.py --preset base --batch-size 2 --steps 5 --crop-size 96
     python bench/bench_mubert.py --preset base --batch-size 64 --device cuda   # bf16 autocast on CUDA
 """
 
@@ -23,7 +26,6 @@ import json
 import statistics
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
@@ -33,16 +35,17 @@ import torch.nn.functional as F  # noqa: E402
 from torch.profiler import ProfilerActivity, profile  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from mubert.model import PRESETS, MuBERT  # noqa: E402
+from mubert.config import SIZES, MuBERTConfig, preset_config  # noqa: E402
+from mubert.model import MuBERT  # noqa: E402
 from mubert.swap import random_resized_crop  # noqa: E402
 
-VARIANTS = ("plain", "matched", "mubert")
+VARIANTS = ("plain", "matched", "mb2", "mubert", "lowcrop")
 PEAK_BF16_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0}  # dense, per GPU
 
 
 def step_loss(variant: str, model: MuBERT, f0: torch.Tensor, f1: torch.Tensor) -> torch.Tensor:
     """The loss of one step of `variant` (see the module docstring)."""
-    if variant == "mubert":
+    if variant in ("mb2", "mubert", "lowcrop"):
         return model(f0, f1)["loss"]
     if variant == "plain":
         tokens, _ = model.forward_encoder(f0)
@@ -56,14 +59,18 @@ def step_loss(variant: str, model: MuBERT, f0: torch.Tensor, f1: torch.Tensor) -
     return loss_r + F.mse_loss(p_f1[:, 0].float(), p_crop[:, 0].float())
 
 
+def variant_config(name: str, size: str, crop_size: int) -> MuBERTConfig:
+    """plain and matched run on the model without DMA/POI parameters (mb1); the others are the named objectives."""
+    objective = {"plain": "mb1", "matched": "mb1", "mb2": "mb2", "mubert": "mb3", "lowcrop": "mb3"}[name]
+    return preset_config(f"{objective}-{size}", **({"crop_size": crop_size} if name == "lowcrop" else {}))
+
+
 class Variant:
     """One variant's model, optimizer and training step on a fixed batch."""
 
-    def __init__(self, name: str, preset: str, batch: int, device: torch.device, bf16: bool):
+    def __init__(self, name: str, size: str, batch: int, device: torch.device, bf16: bool, crop_size: int):
         torch.manual_seed(0)
-        cfg = PRESETS[preset]()
-        if name != "mubert":
-            cfg = replace(cfg, dma=False, poi="off")  # same encoder/decoder, no DMA/POI parameters
+        cfg = variant_config(name, size, crop_size)
         self.name, self.device, self.bf16 = name, device, bf16
         self.model = MuBERT(cfg).to(device)
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=1e-4)
@@ -115,9 +122,9 @@ class Variant:
         return peak
 
 
-def measure(preset: str, batch: int, steps: int, warmup: int, device: torch.device, bf16: bool) -> dict:
+def measure(size: str, batch: int, steps: int, warmup: int, device: torch.device, bf16: bool, crop_size: int) -> dict:
     """Build all variants, then measure them side by side; timing steps are interleaved so load noise hits all."""
-    variants = [Variant(name, preset, batch, device, bf16) for name in VARIANTS]
+    variants = [Variant(name, size, batch, device, bf16, crop_size) for name in VARIANTS]
     for v in variants:
         for _ in range(warmup):
             v.step()
@@ -140,12 +147,26 @@ def peak_tflops(device: str, override: float | None) -> float | None:
     return next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
 
 
+def ratios(results: dict) -> dict:
+    """Time, memory and FLOPs of one variant over another, for the comparisons the report prints."""
+    pairs = {"vs_plain": ("mubert", "plain"), "vs_matched": ("mubert", "matched"), "crop_full": ("mubert", "mb2"),
+             "crop_low": ("lowcrop", "mb2"), "low_vs_full": ("lowcrop", "mubert")}
+    out = {}
+    for key, (a, b) in pairs.items():
+        ra, rb = results[a], results[b]
+        out[key] = {"time": ra["step_s"] / rb["step_s"], "mem": ra["peak_mib"] / max(rb["peak_mib"], 1e-9),
+                    "flops": ra["gflops_step"] / rb["gflops_step"]}
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--preset", choices=sorted(PRESETS), default="tiny")
+    ap.add_argument("--preset", choices=sorted(SIZES), default="tiny", help="model size")
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--steps", type=int, default=10, help="timed steps (median reported)")
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--crop-size", type=int, default=None,
+                    help="side of the low-resolution Crop(I_{t+δ}) of `lowcrop`, px (default: the size's DINO local crop)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
                     help="bf16 autocast (default: on for CUDA, off for CPU)")
@@ -153,10 +174,11 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     args = ap.parse_args(argv)
     bf16 = args.device.startswith("cuda") if args.bf16 is None else args.bf16
-    results = measure(args.preset, args.batch_size, args.steps, args.warmup, torch.device(args.device), bf16)
+    crop_size = args.crop_size or SIZES[args.preset]().dino_local_size
+    results = measure(args.preset, args.batch_size, args.steps, args.warmup, torch.device(args.device), bf16, crop_size)
     peak = peak_tflops(args.device, args.peak_tflops)
     print(f"preset={args.preset} batch={args.batch_size} device={args.device} bf16={bf16} "
-          f"threads={torch.get_num_threads()}")
+          f"threads={torch.get_num_threads()} lowcrop={crop_size}px")
     print(f"{'variant':8} {'params M':>9} {'step ms':>9} {'samples/s':>10} {'peak MiB':>9} {'GFLOP/step':>11}"
           + ("  MFU" if peak else ""))
     for r in results.values():
@@ -164,20 +186,16 @@ def main(argv: list[str] | None = None) -> dict:
         mfu = f"  {r['mfu']:.1%}" if peak else ""
         print(f"{r['variant']:8} {r['params_m']:9.2f} {r['step_s'] * 1e3:9.1f} {r['samples_s']:10.1f} "
               f"{r['peak_mib']:9.1f} {r['gflops_step']:11.2f}{mfu}")
-    mub, plain, matched = results["mubert"], results["plain"], results["matched"]
-    ratios = {
-        "time_vs_plain": mub["step_s"] / plain["step_s"],
-        "time_vs_matched": mub["step_s"] / matched["step_s"],
-        "mem_vs_plain": mub["peak_mib"] / max(plain["peak_mib"], 1e-9),
-        "mem_vs_matched": mub["peak_mib"] / max(matched["peak_mib"], 1e-9),
-        "flops_vs_plain": mub["gflops_step"] / plain["gflops_step"],
-        "flops_vs_matched": mub["gflops_step"] / matched["gflops_step"],
-    }
-    print(f"μ-BERT / plain ViT-AE: time ×{ratios['time_vs_plain']:.2f}, memory ×{ratios['mem_vs_plain']:.2f}, "
-          f"FLOPs ×{ratios['flops_vs_plain']:.3f}  (3 encoder views + DMA + POI vs 1 view)")
-    print(f"μ-BERT / matched AE:   time ×{ratios['time_vs_matched']:.2f}, memory ×{ratios['mem_vs_matched']:.2f}, "
-          f"FLOPs ×{ratios['flops_vs_matched']:.3f}  (DMA + POI cost; target ≤ ×1.15)")
-    out = {"args": {k: str(v) for k, v in vars(args).items()}, "results": results, "ratios": ratios}
+    rat = ratios(results)
+    lines = [("vs_plain", "μ-BERT / plain ViT-AE ", "3 encoder views + DMA + POI vs 1 view"),
+             ("vs_matched", "μ-BERT / matched AE   ", "DMA + POI cost; target ≤ ×1.15"),
+             ("crop_full", "μ-BERT / MB2          ", "what the full-size Crop(I_{t+δ}) view costs"),
+             ("crop_low", "lowcrop / MB2         ", f"the same view encoded at {crop_size} px"),
+             ("low_vs_full", "lowcrop / μ-BERT      ", "a step with the low-res crop against the paper's")]
+    for key, label, what in lines:
+        r = rat[key]
+        print(f"{label}: time ×{r['time']:.2f}, memory ×{r['mem']:.2f}, FLOPs ×{r['flops']:.3f}  ({what})")
+    out = {"args": {k: str(v) for k, v in vars(args).items()}, "results": results, "ratios": rat}
     if args.json:
         args.json.write_text(json.dumps(out, indent=2))
     return out

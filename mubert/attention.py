@@ -1,7 +1,7 @@
 """The two attention pieces μ-BERT needs beyond a standard block, computed without any N×N matrix.
 
-DMA (Eq. 8-9) needs only the diagonal of Â = softmax(Q Kᵀ/√D) over keys, and POI (Eq. 11) only the contextual token's
-attention row S. Both run in float32 with autocast off: exp/logsumexp are not safe in bf16.
+DMA (Eq. 8-9) needs only the diagonal of Â, and POI (Eq. 11) only the contextual token's attention row S. Both run in
+float32 with autocast off: exp/logsumexp are not safe in bf16.
 """
 
 from __future__ import annotations
@@ -10,30 +10,32 @@ import torch
 from torch.utils.checkpoint import checkpoint
 
 
-def diag_attention(q: torch.Tensor, k: torch.Tensor, chunk: int) -> torch.Tensor:
-    """diag(softmax(q kᵀ/√D)) over keys, without the N×N matrix: exp(q_i·k_i/√D − logsumexp_j q_i·k_j/√D).
+def diag_attention(a: torch.Tensor, b: torch.Tensor, chunk: int) -> torch.Tensor:
+    """diag(softmax(a bᵀ/√D, dim=-1)) without the N×N matrix: entry i is exp(a_i·b_i/√D − logsumexp_j a_i·b_j/√D).
 
-    q, k: (B, N, D) → (B, N) float32. The log-sum-exp runs over chunks of `chunk` queries; each chunk is
-    checkpointed, so the backward pass recomputes its (B, chunk, N) logits instead of storing them.
+    a, b: (B, N, D) → (B, N) float32; for every row a_i the softmax runs over all rows b_j. DMA (Eq. 8) calls it with
+    a = K(P_{t/s}) and b = Q(P_{t+δ}): each key's softmax runs over the queries. The log-sum-exp runs over chunks of
+    `chunk` rows of a; each chunk is checkpointed, so the backward pass recomputes its (B, chunk, N) logits instead of
+    storing them.
     """
-    with torch.autocast(q.device.type, enabled=False):  # float32: exp/logsumexp are not safe in bf16
-        q, k = q.float(), k.float()
-        scale = q.shape[-1] ** -0.5
-        diag_logit = (q * k).sum(-1) * scale  # (B, N)
-        keep_graph = torch.is_grad_enabled() and (q.requires_grad or k.requires_grad)
+    with torch.autocast(a.device.type, enabled=False):  # float32: exp/logsumexp are not safe in bf16
+        a, b = a.float(), b.float()
+        scale = a.shape[-1] ** -0.5
+        diag_logit = (a * b).sum(-1) * scale  # (B, N)
+        keep_graph = torch.is_grad_enabled() and (a.requires_grad or b.requires_grad)
         parts = []
-        for start in range(0, q.shape[1], chunk):
-            q_c = q[:, start:start + chunk]  # (B, c, D)
+        for start in range(0, a.shape[1], chunk):
+            a_c = a[:, start:start + chunk]  # (B, c, D)
             if keep_graph:
-                parts.append(checkpoint(_row_logsumexp, q_c, k, scale, use_reentrant=False))
+                parts.append(checkpoint(_row_logsumexp, a_c, b, scale, use_reentrant=False))
             else:
-                parts.append(_row_logsumexp(q_c, k, scale))
+                parts.append(_row_logsumexp(a_c, b, scale))
         return torch.exp(diag_logit - torch.cat(parts, dim=1))
 
 
-def _row_logsumexp(q: torch.Tensor, k: torch.Tensor, scale: float) -> torch.Tensor:
-    """(B, c, D), (B, N, D) → (B, c): log Σ_j exp(q_i·k_j·scale)."""
-    return torch.logsumexp(torch.bmm(q, k.transpose(1, 2)) * scale, dim=-1)
+def _row_logsumexp(a: torch.Tensor, b: torch.Tensor, scale: float) -> torch.Tensor:
+    """(B, c, D), (B, N, D) → (B, c): log Σ_j exp(a_i·b_j·scale)."""
+    return torch.logsumexp(torch.bmm(a, b.transpose(1, 2)) * scale, dim=-1)
 
 
 def ct_attention_row(q: torch.Tensor, k: torch.Tensor) -> torch.Tensor:

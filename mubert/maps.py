@@ -2,6 +2,10 @@
 
 Each map is per patch (the model's grid); it is upsampled to the frame, min-max normalised, coloured and blended over the
 apex frame. One figure row per (onset, apex) pair: onset | apex | |apex − onset| ×10 | diag(Â) | S | W | Δdiag(Â).
+With `display="paper"` the diag(Â) tile follows the paper's display convention instead, as the authors' code computes
+it (get_attmap in models/mae.py): 1 − diag(Â)/max diag(Â), coloured on a fixed [0, 1] scale, so a patch whose diagonal
+attention is low shows hot. Their code takes the max over the whole batch it is given; we draw one pair at a time, so it
+is the max of that pair's map.
 
 The last tile, |diag(Â)(onset → apex) − diag(Â)(onset → onset)|, is ours, not the paper's: on a short pretraining
 diag(Â) is dominated by the face's appearance, and subtracting the same map for a frame with no movement shows where
@@ -24,11 +28,17 @@ from mubert.model import MuBERT
 TITLES = ("onset", "apex", "|apex-onset| x10", "diag(A)", "S (POI)", "W = diag(A)*S", "|diag(A) - still|")
 
 
-def overlay(frame: np.ndarray, patch_map: np.ndarray, alpha: float = 0.55) -> np.ndarray:
-    """A (h, w) per-patch map, min-max normalised, as a JET heat map blended over an RGB (H, W, 3) uint8 frame."""
+DISPLAYS = ("minmax", "paper")
+
+
+def overlay(frame: np.ndarray, patch_map: np.ndarray, alpha: float = 0.55, minmax: bool = True) -> np.ndarray:
+    """A (h, w) per-patch map, min-max normalised (else clipped to [0, 1]), as a JET heat map blended over an RGB
+    (H, W, 3) uint8 frame."""
     m = patch_map.astype(np.float64)
     span = m.max() - m.min()
-    m = (m - m.min()) / span if span > 0 else np.zeros_like(m)
+    if minmax:
+        m = (m - m.min()) / span if span > 0 else np.zeros_like(m)
+    m = np.clip(m, 0.0, 1.0)
     heat = cv2.resize((m * 255).astype(np.uint8), frame.shape[1::-1], interpolation=cv2.INTER_NEAREST)
     coloured = cv2.cvtColor(cv2.applyColorMap(heat, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
     return cv2.addWeighted(frame, 1 - alpha, coloured, alpha, 0)
@@ -48,11 +58,20 @@ def compute_maps(model: MuBERT, onset: np.ndarray, apex: np.ndarray) -> dict[str
     return {k: v[0].float().reshape(model.cfg.grid).cpu().numpy() for k, v in maps.items()}
 
 
-def figure_row(onset: np.ndarray, apex: np.ndarray, maps: dict[str, np.ndarray], label: str = "") -> np.ndarray:
-    """One row of the figure: onset, apex, amplified difference, then the three maps over the apex."""
+def paper_display(diag: np.ndarray) -> np.ndarray:
+    """The authors' display of diag(Â): 1 − diag/max, in [0, 1]."""
+    top = float(diag.max())
+    return 1.0 - diag / top if top > 0 else np.ones_like(diag)
+
+
+def figure_row(onset: np.ndarray, apex: np.ndarray, maps: dict[str, np.ndarray], label: str = "",
+               display: str = "minmax") -> np.ndarray:
+    """One row of the figure: onset, apex, amplified difference, then the maps over the apex (diag(Â) as `display`)."""
     diff = np.clip(np.abs(apex.astype(np.int16) - onset.astype(np.int16)) * 10, 0, 255).astype(np.uint8)
-    tiles = [onset, apex, diff] + [overlay(apex, maps[k]) for k in ("diag", "s", "w", "change")]
-    row = np.hstack([_titled(t, title) for t, title in zip(tiles, TITLES)])
+    diag = overlay(apex, paper_display(maps["diag"]), minmax=False) if display == "paper" else overlay(apex, maps["diag"])
+    tiles = [onset, apex, diff, diag] + [overlay(apex, maps[k]) for k in ("s", "w", "change")]
+    titles = TITLES[:3] + (("1-diag/max",) if display == "paper" else TITLES[3:4]) + TITLES[4:]
+    row = np.hstack([_titled(t, title) for t, title in zip(tiles, titles)])
     if label:
         cv2.putText(row, label, (4, row.shape[0] - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 0), 1, cv2.LINE_AA)
     return row
@@ -90,7 +109,7 @@ def align_pair(onset: np.ndarray, apex: np.ndarray, model_path: str, size: int) 
 def load_backbone(init: Path) -> MuBERT:
     """The μ-BERT of a mer-train checkpoint (.pt or .safetensors), in eval mode on the CPU."""
     from mubert import checkpoint
-    from mubert.model import MuBERTConfig
+    from mubert.config import MuBERTConfig
 
     weights, config = checkpoint.load_weights(Path(init))
     model = MuBERT(MuBERTConfig.from_dict(config["model"]))
@@ -99,8 +118,14 @@ def load_backbone(init: Path) -> MuBERT:
 
 
 def map_figure(init: Path, out: Path, *, onset: Path | None = None, apex: Path | None = None, align: bool = True,
-               face_model: Path | None = None, shards: Path | None = None, count: int = 4) -> Path:
-    """Draw the maps of one (onset, apex) pair of image files, or of the first `count` samples of labeled shards."""
+               face_model: Path | None = None, shards: Path | None = None, count: int = 4,
+               display: str = "minmax") -> Path:
+    """Draw the maps of one (onset, apex) pair of image files, or of the first `count` samples of labeled shards.
+
+    display: "minmax" (every map min-max normalised) or "paper" (diag(Â) as 1 − diag/max, the authors' convention).
+    """
+    if display not in DISPLAYS:
+        raise MerDataError(f"--display must be one of {', '.join(DISPLAYS)}, got {display!r}")
     from mer_data.facemodel import resolve_model
     from mer_data.frames import FrameError, read_image
     from mubert.data import finite_pipeline, list_shards
@@ -112,7 +137,7 @@ def map_figure(init: Path, out: Path, *, onset: Path | None = None, apex: Path |
             for f0, f1, meta in zip(batch.get("f0", []), batch.get("f1", []), batch.get("meta", [])):
                 f0, f1 = f0.numpy(), f1.numpy()
                 label = f"{meta.get('sample_id', meta.get('key'))} {meta.get('emotion', '')}"
-                rows.append(figure_row(f0, f1, compute_maps(model, f0, f1), label))
+                rows.append(figure_row(f0, f1, compute_maps(model, f0, f1), label, display))
             break
         if not rows:
             raise MerDataError(f"--shards {shards}: no readable sample")
@@ -128,5 +153,5 @@ def map_figure(init: Path, out: Path, *, onset: Path | None = None, apex: Path |
             f0, f1 = align_pair(f0, f1, str(resolve_model(face_model)), size)
         else:
             f0, f1 = (cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in (f0, f1))
-        rows.append(figure_row(f0, f1, compute_maps(model, f0, f1), f"{onset.name} -> {apex.name}"))
+        rows.append(figure_row(f0, f1, compute_maps(model, f0, f1), f"{onset.name} -> {apex.name}", display))
     return save_figure(rows, out)

@@ -1,4 +1,4 @@
-"""Blockwise Swapping (Algorithm 1 of μ-BERT) and the random crop for POI, batched on the input's device.
+"""Blockwise Swapping (Algorithm 1 of μ-BERT) and the random crops for POI and DINO, batched on the input's device.
 
 Everything here draws from torch's default generator of the tensors' device, so `torch.manual_seed` makes a batch
 reproducible. Masks live on the patch grid: (B, h, w) booleans, True where the patch of I_{t+δ} replaces that of I_t.
@@ -66,12 +66,13 @@ def apply_swap(f0: torch.Tensor, f1: torch.Tensor, mask: torch.Tensor) -> torch.
     return torch.where(pixel_mask, f1, f0)
 
 
-def random_resized_crop(x: torch.Tensor, scale: tuple[float, float],
-                        ratio: tuple[float, float]) -> torch.Tensor:
-    """Crop(I_{t+δ}) for POI: one random box per sample, resized back to the input size with bilinear sampling.
+def random_resized_crop(x: torch.Tensor, scale: tuple[float, float], ratio: tuple[float, float],
+                        size: int | None = None) -> torch.Tensor:
+    """Crop(I_{t+δ}) for POI (and DINO's crops): one random box per sample, resampled bilinearly to `size` px
+    (default: the input size).
 
     Box area is a fraction U(scale) of the image, its width/height log-uniform in `ratio`, its position uniform.
-    x: (B, C, H, W) → (B, C, H, W).
+    x: (B, C, H, W) → (B, C, size, size).
     """
     b = x.shape[0]
     dev = x.device
@@ -85,5 +86,6 @@ def random_resized_crop(x: torch.Tensor, scale: tuple[float, float],
     theta = torch.zeros(b, 2, 3, device=dev, dtype=x.dtype)
     theta[:, 0, 0], theta[:, 0, 2] = sx, cx
     theta[:, 1, 1], theta[:, 1, 2] = sy, cy
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)  # (B, H, W, 2)
+    out_hw = (size, size) if size else tuple(x.shape[-2:])
+    grid = F.affine_grid(theta, [b, x.shape[1], *out_hw], align_corners=False)  # (B, h, w, 2)
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)

@@ -30,7 +30,8 @@ from tqdm import tqdm
 from mer_data import MerDataError
 from mer_data.shards import write_json
 from mubert import checkpoint, data, dist
-from mubert.model import PRESETS, MuBERT, MuBERTConfig
+from mubert.config import PRESETS, MuBERTConfig, preset_config
+from mubert.model import MuBERT
 
 
 class NonFiniteLossError(MerDataError):
@@ -43,7 +44,8 @@ class TrainConfig:
 
     shards: str = "shards"  # folder of {shard:06d}.tar (+ _stats.json) written by `mer-data ingest`
     out: str = "runs/mubert"  # run folder: config.json, metrics.jsonl, checkpoints, model.safetensors
-    preset: str = "tiny"  # model size: "tiny" (CPU, tests, demo) or "base" (the paper's d=512, 4+4 blocks, 224 px)
+    preset: str = "tiny"  # OBJECTIVE-SIZE (mubert/config.py): mb1|mb2|mb3|mae|authors × tiny (CPU, tests, demo)|base
+    #                       (the paper's d=512, 4+4 blocks, 224 px); a bare size is mb3, the paper's full μ-BERT
     model: tuple[tuple[str, object], ...] = ()  # MuBERTConfig fields overriding the preset, as (name, value) pairs
     steps: int = 0  # optimizer steps; 0 = derive them from `epochs`
     epochs: float = 1.0  # passes over the shards' pairs (nominal: the stream is resampled), used when steps == 0
@@ -67,7 +69,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         checks = [
-            (self.preset in PRESETS, f"--preset must be one of {sorted(PRESETS)}, got {self.preset!r}"),
+            (self.preset in PRESETS, f"--preset must be one of {', '.join(PRESETS)}, got {self.preset!r}"),
             (self.steps >= 0 and self.epochs > 0, "--steps must be ≥ 0 and --epochs > 0"),
             (self.batch_size >= 1, "--batch-size must be ≥ 1"),
             (self.lr > 0 and 0 <= self.warmup < 1, "--lr must be > 0 and --warmup in [0, 1)"),
@@ -90,7 +92,7 @@ class TrainConfig:
         unknown = sorted(set(overrides) - known)
         if unknown:
             raise MerDataError(f"unknown model setting(s) {unknown}; known: {sorted(known)}")
-        return PRESETS[self.preset](**overrides)
+        return preset_config(self.preset, **overrides)
 
 
 def parse_model_settings(items: list[str]) -> tuple[tuple[str, object], ...]:
@@ -361,6 +363,7 @@ def _loop(cfg: TrainConfig, info: dist.DistInfo, plan: Plan, net: torch.nn.Modul
         for group in opt.param_groups:
             group["lr"] = lr
         torch.manual_seed(wds.utils.make_seed(cfg.seed, step, info.rank))  # this step's swaps and crops
+        model.set_progress(step, plan.total_steps)  # DINO's teacher temperature and momentum schedules
         out, norm = train_step(net, opt, f0, f1, cfg, step)
         model.ema_update()
         step += 1

@@ -2,7 +2,8 @@
 
 Each finished fold is written to `RUN/folds/<fold>.json` (temp name, then rename), so a rerun of the same command skips
 the folds already done; the pooled metrics are computed from those files. Folds run as Ray tasks with `workers > 0` (one
-GPU each where GPUs exist), or one after another in this process with `workers = 0`.
+GPU each where GPUs exist), or one after another in this process with `workers = 0`. A tqdm bar on stderr counts the
+fine-tuning steps of all folds to do (Ray tasks report theirs through a `ray.util.queue.Queue`).
 """
 
 from __future__ import annotations
@@ -10,12 +11,15 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from tqdm import tqdm
 
 from manifests.io import read_manifest
 from mer_data import MerDataError, __version__
@@ -78,8 +82,9 @@ def fold_path(out: Path, fold: str) -> Path:
 
 
 def run_fold(fold: str, train: list[dict], test: list[dict], frames: dict, n_classes: int, cfg: LosoConfig,
-             out: Path, threads: int | None = None) -> str:
-    """Train and predict one fold, write its record atomically; returns the record's path."""
+             out: Path, threads: int | None = None, on_step=None) -> str:
+    """Train and predict one fold, write its record atomically; returns the record's path. `on_step(loss)` is called
+    after every fine-tuning step."""
     if threads:
         torch.set_num_threads(threads)
     device = _device(cfg.device)
@@ -88,7 +93,7 @@ def run_fold(fold: str, train: list[dict], test: list[dict], frames: dict, n_cla
         weights, config = checkpoint.load_weights(Path(cfg.init))
         init = {"model": weights, "config": config}
     t0 = time.perf_counter()
-    record = train_fold(fold, train, test, frames, n_classes, cfg.finetune, init, cfg.preset, device)
+    record = train_fold(fold, train, test, frames, n_classes, cfg.finetune, init, cfg.preset, device, on_step)
     record["seconds"] = round(time.perf_counter() - t0, 2)
     path = fold_path(out, fold)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -98,8 +103,11 @@ def run_fold(fold: str, train: list[dict], test: list[dict], frames: dict, n_cla
     return str(path)
 
 
-def run(cfg: LosoConfig, progress=None) -> dict:
-    """Run every fold not yet done, pool the predictions, write results.json, predictions.csv and confusion.png."""
+def run(cfg: LosoConfig, progress: bool = True) -> dict:
+    """Run every fold not yet done, pool the predictions, write results.json, predictions.csv and confusion.png.
+
+    `progress`: show the bar over the steps of all folds, and a line per finished fold.
+    """
     rows, meta = load_rows(cfg.manifest)
     classes = list(meta["classes"])
     frames = load_frames(cfg.shards, {r["sample_id"] for r in rows})
@@ -117,14 +125,34 @@ def run(cfg: LosoConfig, progress=None) -> dict:
     return results
 
 
-def _dispatch(todo: dict, frames: dict, n_classes: int, cfg: LosoConfig, out: Path, progress) -> None:
-    if cfg.workers == 0:
-        for fold, (train, test) in todo.items():
-            run_fold(fold, train, test, frames, n_classes, cfg, out)
-            if progress:
-                progress(fold)
-        return
+def _dispatch(todo: dict, frames: dict, n_classes: int, cfg: LosoConfig, out: Path, progress: bool) -> None:
+    bar = tqdm(total=len(todo) * cfg.finetune.steps, unit="step", desc=f"LOSO {len(todo)} folds", dynamic_ncols=True,
+               disable=not (progress and todo))
+
+    def step(loss: float) -> None:
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
+
+    def say(line: str) -> None:  # above the bar, on stderr with it
+        bar.write(line, file=sys.stderr)
+
+    try:
+        if cfg.workers == 0:
+            for i, (fold, (train, test)) in enumerate(todo.items(), 1):
+                bar.set_description(f"fold {i}/{len(todo)} {fold}")
+                run_fold(fold, train, test, frames, n_classes, cfg, out, on_step=step)
+                if progress:
+                    say(f"fold {fold} done")
+        else:
+            _dispatch_ray(todo, frames, n_classes, cfg, out, step, say if progress else None)
+    finally:
+        bar.close()
+
+
+def _dispatch_ray(todo: dict, frames: dict, n_classes: int, cfg: LosoConfig, out: Path, step, say) -> None:
+    """Folds as Ray tasks; their steps come back through a queue that the loop drains while it waits."""
     import ray  # only the parallel mode needs Ray
+    from ray.util.queue import Queue
 
     started = not ray.is_initialized()
     if started:
@@ -133,15 +161,19 @@ def _dispatch(todo: dict, frames: dict, n_classes: int, cfg: LosoConfig, out: Pa
     try:
         gpus = 1 if torch.cuda.is_available() and cfg.device != "cpu" else 0
         task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=2)(run_fold)
-        frames_ref = ray.put(frames)
+        frames_ref, losses = ray.put(frames), Queue()
         threads = max(1, (os.cpu_count() or 1) // max(1, cfg.workers))
-        pending = {task.remote(f, tr, te, frames_ref, n_classes, cfg, out, threads): f for f, (tr, te) in todo.items()}
+        pending = {task.remote(f, tr, te, frames_ref, n_classes, cfg, out, threads, losses.put): f
+                   for f, (tr, te) in todo.items()}
         while pending:
-            done, _ = ray.wait(list(pending), num_returns=1)
-            ray.get(done[0])
-            fold = pending.pop(done[0])
-            if progress:
-                progress(fold)
+            done, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
+            while not losses.empty():
+                step(losses.get_nowait())
+            for ref in done:
+                ray.get(ref)
+                fold = pending.pop(ref)
+                if say:
+                    say(f"fold {fold} done")
     finally:
         if started:  # a Ray instance this call started is stopped with it; a caller's own is left running
             ray.shutdown()

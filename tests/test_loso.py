@@ -116,12 +116,14 @@ def test_cli_asks_for_init_or_baseline(labeled, tmp_path):
     assert out.exit_code == 2 and "nope.parquet" in out.output
 
 
-def test_folds_run_as_ray_tasks(labeled, tmp_path):
+def test_folds_run_as_ray_tasks(labeled, tmp_path, capsys):
     manifest, shards = labeled
     cfg = LosoConfig(manifest=str(manifest), shards=str(shards), out=str(tmp_path / "run"), preset="tiny", workers=2,
                      finetune=finetune.FinetuneConfig(steps=2, batch_size=4))
     results = run(cfg)
     assert len(results["folds"]) == 4 and results["n"] == 24
+    err = capsys.readouterr().err
+    assert "8/8" in err and err.count(" done") == 4  # the tasks' steps reach the bar through the queue
     assert len(list((tmp_path / "run" / "folds").glob("*.json"))) == 4
 
 
@@ -129,7 +131,8 @@ def test_maps_of_two_raw_frames(labeled, tmp_path, face_model):
     """`mer-eval maps` on two raw frames of a clip: aligned with one transform, seven tiles per row."""
     from mer_data.synth import generate as synth
     from mubert import checkpoint
-    from mubert.model import MuBERT, tiny
+    from mubert.config import tiny
+    from mubert.model import MuBERT
 
     root = synth("casme2", tmp_path / "c2", subjects=1, clips_per_subject=1, seed=5)
     truth = json.loads((root / "mer-data-synth.json").read_text())["truth"][0]
@@ -149,6 +152,55 @@ def test_maps_of_two_raw_frames(labeled, tmp_path, face_model):
     bad = CliRunner().invoke(cli.eval_app, ["maps", "--init", str(ckpt), "--onset", str(tmp_path / "none.jpg"),
                                             "--apex", str(tmp_path / "none.jpg"), "--out", str(tmp_path / "x.png")])
     assert bad.exit_code == 2 and "none.jpg" in bad.output
+
+
+def test_paper_display_of_diag_is_one_minus_diag_over_max():
+    """--display paper: the diag(Â) tile is 1 − diag/max on a fixed colour scale (the authors' get_attmap), not min-max."""
+    from mubert.maps import figure_row, overlay, paper_display
+
+    diag = np.array([[0.2, 0.4], [0.1, 0.8]])
+    np.testing.assert_allclose(paper_display(diag), [[0.75, 0.5], [0.875, 0.0]])
+    frame = np.full((64, 64, 3), 128, np.uint8)
+    maps = {"diag": diag, "s": diag, "w": diag, "change": diag}
+    paper, minmax = figure_row(frame, frame, maps, display="paper"), figure_row(frame, frame, maps)
+    tile = slice(3 * 64, 4 * 64)  # the fourth tile: diag(Â); rows below its title
+    assert np.array_equal(paper[24:, tile], overlay(frame, paper_display(diag), minmax=False)[24:])
+    assert not np.array_equal(paper[24:, tile], minmax[24:, tile])
+    assert np.array_equal(paper[:, 4 * 64:], minmax[:, 4 * 64:])  # the other maps are drawn as before
+
+
+def test_imported_authors_checkpoint_serves_loso_and_maps(labeled, tmp_path):
+    """`mer-eval import-checkpoint` output works as --init for `loso` and `maps` (a small file in the released layout)."""
+    from test_authors import write_released
+
+    manifest, shards = labeled
+    src = write_released(tmp_path / "theirs.pth")
+    runner = CliRunner()
+    result = runner.invoke(cli.eval_app, ["import-checkpoint", str(src), "--out", str(tmp_path / "ours.pt")])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(cli.eval_app, ["loso", "--manifest", str(manifest), "--shards", str(shards), "--init",
+                                          str(tmp_path / "ours.pt"), "--steps", "2", "--batch-size", "4",
+                                          "--out", str(tmp_path / "loso")])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "loso" / "results.json").read_text())["n"] == 24
+    result = runner.invoke(cli.eval_app, ["maps", "--init", str(tmp_path / "ours.pt"), "--shards", str(shards),
+                                          "--count", "2", "--display", "paper", "--out", str(tmp_path / "maps.png")])
+    assert result.exit_code == 0, result.output
+    import cv2
+
+    assert cv2.imread(str(tmp_path / "maps.png")).shape[:2] == (2 * 224, 7 * 224)
+
+
+def test_progress_bar_counts_the_steps_of_every_fold(labeled, tmp_path, capsys):
+    manifest, shards = labeled
+    cfg = LosoConfig(manifest=str(manifest), shards=str(shards), out=str(tmp_path / "run"), preset="tiny",
+                     finetune=finetune.FinetuneConfig(steps=3, batch_size=4))
+    run(cfg)
+    err = capsys.readouterr().err
+    assert "12/12" in err and "fold 4/4" in err  # 4 folds × 3 steps
+    assert sum(f"fold {f} done" in err for f in json.loads((tmp_path / "run" / "results.json").read_text())["folds"]) == 4
+    run(cfg)  # nothing left to do: no bar
+    assert "step" not in capsys.readouterr().err
 
 
 def test_aggregate_pools_folds_and_reports_per_dataset():

@@ -1,4 +1,4 @@
-"""Tests for the μ-BERT model: shapes, swapping, DMA/POI against full-matrix references, bf16, overfitting."""
+"""Tests for the μ-BERT model: shapes, presets, swapping, DMA/POI against full-matrix references, MAE, bf16, overfitting."""
 
 from __future__ import annotations
 
@@ -11,15 +11,18 @@ import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from mer_data import MerDataError
-from mubert.model import (Attention, MuBERT, MuBERTConfig, base, diag_attention, patchify, tiny,
-                          unpatchify)
+from mubert.attention import diag_attention
+from mubert.config import PRESETS, MuBERTConfig, base, preset_config, tiny
+from mubert.model import MuBERT
 from mubert.swap import block_mask, random_resized_crop, token_mask
+from mubert.transformer import Attention, patchify, resize_pos, sincos_2d, unpatchify
 
 
 def small(**overrides) -> MuBERTConfig:
     """A very small config: 32 px, 4 px patches (8×8 grid, N=64), width 32, one block each side."""
     cfg = dict(image_size=32, patch_size=4, dim=32, heads=2, depth=1, decoder_dim=32, decoder_heads=2,
-               decoder_depth=1, dino_out_dim=32, dino_hidden=32, dino_bottleneck=16)
+               decoder_depth=1, dino_out_dim=32, dino_hidden=32, dino_bottleneck=16, dino_local_size=16,
+               dino_local_crops=2)
     cfg.update(overrides)
     return tiny(**cfg)
 
@@ -33,10 +36,10 @@ def pair(b: int, side: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
 # ---- shapes and API ---------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("poi", ["mse", "dino", "off"])
-@pytest.mark.parametrize("dma", [True, False])
+@pytest.mark.parametrize("dma", ["diag", "full", "off"])
 def test_forward_features_and_maps_shapes(poi, dma):
     torch.manual_seed(0)
-    cfg = small(poi=poi, dma=dma)
+    cfg = small(poi=poi, dma=dma, poi_gate=dma != "full")
     model = MuBERT(cfg)
     f0, f1 = pair(3, 32)
     out = model(f0, f1)
@@ -47,7 +50,7 @@ def test_forward_features_and_maps_shapes(poi, dma):
     assert model.features(f0, f1).shape == (3, cfg.num_patches, cfg.dim)
     tokens, row = model.forward_encoder(f0, ct_row=True)
     assert tokens.shape == (3, 1 + cfg.num_patches, cfg.dim) and row.shape == (3, cfg.num_patches)
-    if dma:
+    if dma != "off":
         maps = model.movement_maps(f0, f1)
         assert {k: tuple(v.shape) for k, v in maps.items()} == {k: (3, 64) for k in ("diag", "s", "w")}
         torch.testing.assert_close(maps["s"].sum(1), torch.ones(3))
@@ -70,11 +73,49 @@ def test_presets_and_config_round_trip():
     assert base().image_size == 224 and base().num_patches == 784 and (base().dim, base().depth) == (512, 4)
     cfg = tiny(poi="dino", swap_mode="token")
     assert MuBERTConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
-    for bad in (dict(poi="cosine"), dict(swap_ratio=1.5), dict(image_size=100), dict(swap_aspect=(2.0, 3.0))):
+    for bad in (dict(poi="cosine"), dict(swap_ratio=1.5), dict(image_size=100), dict(swap_aspect=(2.0, 3.0)),
+                dict(dma=True), dict(dma="full"), dict(objective="mae"), dict(crop_size=50), dict(pos_layout="xy")):
         with pytest.raises(MerDataError):
             tiny(**bad)
     with pytest.raises(MerDataError, match="bogus"):
         MuBERTConfig.from_dict({"bogus": 1})
+    with pytest.raises(MerDataError, match="mb3-tiny"):
+        preset_config("mb4-tiny")
+
+
+def test_table6_presets_name_the_objective_and_keep_the_size():
+    """One preset per Table 6 row (and the released code), at either size; a bare size is the full μ-BERT."""
+    assert preset_config("tiny") == preset_config("mb3-tiny") == tiny() and preset_config("base") == base()
+    rows = {"mb1": ("off", "off", "mubert"), "mb2": ("diag", "off", "mubert"), "mb3": ("diag", "mse", "mubert"),
+            "mae": ("off", "off", "mae"), "authors": ("diag", "dino", "mubert")}
+    for size in ("tiny", "base"):
+        for objective, (dma, poi, kind) in rows.items():
+            cfg = preset_config(f"{objective}-{size}")
+            assert (cfg.dma, cfg.poi, cfg.objective) == (dma, poi, kind)
+            assert (cfg.image_size, cfg.dim) == ((112, 128) if size == "tiny" else (224, 512))
+    assert set(PRESETS) == {"tiny", "base"} | {f"{o}-{s}" for o in rows for s in ("tiny", "base")}
+    names = {name for name, _ in MuBERT(preset_config("mb1-tiny")).named_parameters()}
+    assert not any(n.startswith(("dma_", "dino.")) for n in names)  # MB1: no DMA, no POI parameters
+    names = {name for name, _ in MuBERT(preset_config("mb2-tiny")).named_parameters()}
+    assert {"dma_q.weight", "dma_k.weight", "dma_v.weight"} <= names and "dma_proj.weight" not in names
+
+
+def test_position_tables():
+    """[row | col] halves (ours) or [col | row] (released code), each [sin | cos]; a smaller view gets a resampled table."""
+    rc, cr = sincos_2d(16, (3, 5)), sincos_2d(16, (3, 5), "col_row")
+    torch.testing.assert_close(cr, torch.cat([rc[:, 8:], rc[:, :8]], dim=1))
+    k = 5 * 2 + 1  # row 2, column 1; the first frequency is 1
+    torch.testing.assert_close(rc[k, [0, 4, 8, 12]], torch.tensor([2.0, 2.0, 1.0, 1.0]).sin().where(
+        torch.tensor([True, False, True, False]), torch.tensor([2.0, 2.0, 1.0, 1.0]).cos()))
+    pos = sincos_2d(16, (8, 8)).unsqueeze(0)
+    small_pos = resize_pos(pos, (8, 8), (4, 4))
+    assert small_pos.shape == (1, 16, 16) and bool(torch.isfinite(small_pos).all())
+    torch.manual_seed(0)
+    model = MuBERT(small(crop_size=16))  # Crop(I_{t+δ}) encoded at 16 px: 4×4 patches
+    sides = []
+    model.encoder.register_forward_pre_hook(lambda mod, args: sides.append(args[0].shape[-1]))
+    assert torch.isfinite(model(*pair(2, 32))["loss"])
+    assert sorted(sides) == [16, 32]  # one encoder call per resolution
 
 
 # ---- swapping ---------------------------------------------------------------------------------------------------
@@ -161,6 +202,7 @@ def test_random_resized_crop():
 # ---- efficient attention against full-matrix references ---------------------------------------------------------
 
 def test_diag_attention_matches_full_softmax_values_and_grads():
+    """The chunked, checkpointed diagonal against the dense softmax, values and gradients."""
     torch.manual_seed(5)
     q = (torch.randn(2, 50, 16) * 3).requires_grad_()  # large logits exercise the log-sum-exp
     k = (torch.randn(2, 50, 16) * 3).requires_grad_()
@@ -189,18 +231,34 @@ def test_attention_block_and_ct_row_match_naive():
 
 
 @pytest.mark.parametrize("scaled", [True, False])
-def test_dma_matches_full_matrix_reference(scaled):
+def test_dma_matches_a_dense_eq8_reference(scaled):
+    """Â = softmax(Q(P_{t+δ}) K(P_{t/s})ᵀ/√D) with Σ_i Â(i, j) = 1 over the queries i (Eq. 8), as an N×N matrix."""
     torch.manual_seed(8)
     model = MuBERT(small(dma_gate_scale=scaled, dma_chunk=10))
-    p_query, p_key = torch.randn(2, 65, 32), torch.randn(2, 65, 32)
+    p_ref, p_ts = torch.randn(2, 64, 32) * 3, torch.randn(2, 64, 32) * 3
     s = torch.softmax(torch.randn(2, 64), dim=-1)
-    p_dma, diag = model.dma(p_query, p_key, s)
-    q, k, v = model.dma_q(p_query[:, 1:]), model.dma_k(p_key[:, 1:]), model.dma_v(p_key[:, 1:])
-    a_hat = torch.softmax(q @ k.transpose(1, 2) / 32 ** 0.5, dim=-1)  # Eq. 8, query = P_{t+δ}
+    q, k, v = model.dma_q(p_ref), model.dma_k(p_ts), model.dma_v(p_ts)
+    a_hat = torch.softmax(q @ k.transpose(1, 2) / 32 ** 0.5, dim=1)  # (B, i, j): each column sums to 1 over i
+    torch.testing.assert_close(a_hat.sum(1), torch.ones(2, 64))
+    diag = a_hat.diagonal(dim1=1, dim2=2)
     n = 64 if scaled else 1
-    ref = ((a_hat.diagonal(dim1=1, dim2=2) * n) * (s * n)).unsqueeze(-1) * v  # Eq. 12
-    torch.testing.assert_close(diag, a_hat.diagonal(dim1=1, dim2=2))
-    torch.testing.assert_close(p_dma, ref, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(model.dma_diag(p_ref, p_ts), diag, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(model.dma(p_ref, p_ts), (diag * n).unsqueeze(-1) * v, rtol=1e-5, atol=1e-6)  # Eq. 9
+    ref = ((diag * n) * (s * n)).unsqueeze(-1) * v  # Eq. 12
+    torch.testing.assert_close(model.dma(p_ref, p_ts, s), ref, rtol=1e-5, atol=1e-6)
+    rows = torch.softmax(q @ k.transpose(1, 2) / 32 ** 0.5, dim=2).diagonal(dim1=1, dim2=2)  # normalised over I_{t/s}
+    assert (rows - diag).abs().max() > 0.05 * diag.max()  # the axis matters: the other one is a different gate
+
+
+def test_full_dma_and_projection_match_a_dense_reference():
+    """dma="full" (the released code's diag_att=False): Âᵀ V, then the output projection."""
+    torch.manual_seed(8)
+    model = MuBERT(small(dma="full", dma_proj=True, poi="off"))
+    p_ref, p_ts = torch.randn(2, 64, 32) * 3, torch.randn(2, 64, 32) * 3
+    q, k, v = model.dma_q(p_ref), model.dma_k(p_ts), model.dma_v(p_ts)
+    a_hat = torch.softmax(q @ k.transpose(1, 2) / 32 ** 0.5, dim=1)
+    ref = model.dma_proj(a_hat.transpose(1, 2) @ v)  # out_j = Σ_i Â(i, j) v_i
+    torch.testing.assert_close(model.dma(p_ref, p_ts), ref, rtol=1e-5, atol=1e-5)
 
 
 class ShapeRecorder(TorchDispatchMode):
@@ -224,7 +282,7 @@ def has_square(shapes, n: int) -> bool:
 
 def test_no_n_by_n_attention_matrix_in_a_training_step():
     torch.manual_seed(9)
-    cfg = small(image_size=64, dma_chunk=64)  # N = 256 tokens, DMA chunks of 64 queries
+    cfg = small(image_size=64, dma_chunk=64)  # N = 256 tokens, DMA chunks of 64 keys
     model = MuBERT(cfg)
     f0, f1 = pair(2, 64)
     with ShapeRecorder() as rec:
@@ -252,25 +310,32 @@ def test_bf16_autocast_is_finite(poi):
     assert all(bool(torch.isfinite(p.grad).all()) for p in model.parameters() if p.grad is not None)
 
 
-def test_ema_update_moves_teacher_only_in_dino_mode():
+def test_mae_baseline_encodes_the_visible_patches_and_scores_the_hidden_ones():
+    """Table 6's MAE: random masking of I_t (mask_ratio), the encoder sees only the kept patches, L_r on the hidden ones."""
     torch.manual_seed(11)
-    model = MuBERT(small(poi="dino", ema_momentum=0.5))
-    before = [p.clone() for p in model.teacher.parameters()]
-    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.1)
-    model(*pair(2, 32))["loss"].backward()
-    opt.step()
-    model.ema_update()
-    assert all(not p.requires_grad for p in model.teacher.parameters())
-    moved = [not torch.equal(a, b) for a, b in zip(before, model.teacher.parameters())]
-    assert any(moved) and model.dino_center.abs().sum() > 0
-    plain = MuBERT(small(poi="mse"))
-    plain.ema_update()  # no teacher: a no-op
-    assert not hasattr(plain, "teacher")
+    model = MuBERT(preset_config("mae-tiny", image_size=32, patch_size=4, dim=32, heads=2, depth=1, decoder_dim=32,
+                                 decoder_heads=2, decoder_depth=1))
+    f0, f1 = pair(2, 32)
+    lengths = []
+    model.encoder.blocks[0].register_forward_pre_hook(lambda mod, args: lengths.append(args[0].shape[1]))
+    torch.manual_seed(5)
+    out = model(f0, f1)
+    assert lengths == [1 + 16]  # CT + 25 % of the 64 patches
+    torch.manual_seed(5)
+    keep, restore, mask = model.random_masking(2, f0.device)
+    assert mask.sum(1).tolist() == [48.0, 48.0] and not bool(mask.gather(1, keep).any())
+    with torch.no_grad():
+        pred = model.forward_decoder(model.encoder(f0, keep=keep)[0], restore)
+    per_patch = ((pred - patchify(f0, 4)) ** 2).mean(-1)
+    torch.testing.assert_close(out["loss_r"], per_patch[mask.bool()].mean())
+    assert out["loss_agg"] == 0
+    out["loss"].backward()
+    assert model.decoder.mask_token.grad is not None and model.decoder.mask_token.grad.abs().sum() > 0
 
 
 def test_features_without_dma_are_token_differences():
     torch.manual_seed(12)
-    model = MuBERT(small(dma=False))
+    model = MuBERT(small(dma="off"))
     f0, f1 = pair(2, 32)
     tokens = model.forward_encoder(torch.cat([f0, f1]))[0]
     torch.testing.assert_close(model.features(f0, f1), tokens[2:, 1:] - tokens[:2, 1:])
@@ -318,12 +383,12 @@ def test_bench_variants_run_and_dma_poi_flops_stay_within_15_percent():
     torch.manual_seed(14)
     f0, f1 = pair(1, 112)
     flops = {}
-    for variant in bench.VARIANTS:  # the tiny preset (N=196, d=128), as the benchmark builds it
-        cfg = tiny() if variant == "mubert" else tiny(dma=False, poi="off")
-        model = MuBERT(cfg)
+    for variant in bench.VARIANTS:  # the tiny size (N=196, d=128), as the benchmark builds it
+        model = MuBERT(bench.variant_config(variant, "tiny", 48))
         with FlopCounterMode(display=False) as counter:
             loss = bench.step_loss(variant, model, f0, f1)
             loss.backward()
         assert torch.isfinite(loss)
         flops[variant] = counter.get_total_flops()
     assert flops["plain"] < flops["matched"] <= flops["mubert"] <= 1.15 * flops["matched"]
+    assert flops["mb2"] < flops["lowcrop"] < flops["mubert"]  # the crop view costs less at 48 px than at 112 px

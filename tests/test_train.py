@@ -156,6 +156,53 @@ def test_config_checks_name_the_flag():
         parse_model_settings(["dim"])
 
 
+@pytest.mark.parametrize("preset", ["mb1-tiny", "mae-tiny", "authors-tiny"])
+def test_every_objective_trains_through_the_engine(shards, tmp_path, preset):
+    """The Table 6 objectives and the released code's run the same loop; DINO's teacher follows its momentum schedule."""
+    small = SMALL + (("dino_local_size", 16), ("dino_local_crops", 2), ("dino_hidden", 32), ("dino_out_dim", 16))
+    result = train(config(shards, tmp_path / preset, preset=preset, model=small, steps=3, save_every=3))
+    rows = metrics(tmp_path / preset)
+    assert len(rows) == 3 and all(math.isfinite(r["loss"]) for r in rows)
+    assert (rows[-1]["loss_agg"] > 0) == (preset == "authors-tiny")
+    state = checkpoint.load(tmp_path / preset / "checkpoint-last.pt")
+    assert state["config"]["model"]["objective"] == ("mae" if preset == "mae-tiny" else "mubert")
+    if preset == "authors-tiny":
+        student, teacher = result.model.encoder.norm.weight, result.model.dino.teacher.norm.weight
+        assert not torch.equal(student, teacher) and result.model.progress == pytest.approx(2 / 3)
+
+
+# The model settings of a format-1 checkpoint (before DMA followed Eq. 8), as that version wrote them.
+FORMAT1_MODEL = dict(image_size=32, patch_size=4, in_chans=3, dim=32, depth=1, heads=2, decoder_dim=32, decoder_depth=1,
+                     decoder_heads=2, mlp_ratio=4.0, ln_eps=1e-6, dma=False, dma_gate_scale=True, dma_chunk=256,
+                     poi="mse", gamma=1.0, beta=1.0, swap_mode="block", swap_ratio=0.5, swap_min_block=4,
+                     swap_aspect=[0.3, 1 / 0.3], crop_scale=[0.4, 1.0], crop_ratio=[0.75, 4 / 3], norm_pix_loss=False,
+                     dino_out_dim=256, dino_hidden=256, dino_bottleneck=64, dino_teacher_temp=0.04,
+                     dino_student_temp=0.1, dino_center_momentum=0.9, ema_momentum=0.996)
+
+
+def test_format1_checkpoints_load_without_dma_and_are_refused_with_it(tmp_path):
+    """Without DMA and DINO a format-1 model computes what it did; with DMA its Â was normalised over I_{t/s}."""
+    torch.manual_seed(0)
+    today = MuBERTConfig.from_dict({**FORMAT1_MODEL, "dma": "off"})
+    model = MuBERT(today)
+    for name, dma, poi in (("old.pt", False, "mse"), ("old_dma.pt", True, "mse"), ("old_dino.pt", False, "dino")):
+        checkpoint.save(tmp_path / name, {"format": 1, "step": 5, "data": {"epoch": 0, "batch": 5},
+                                          "model": model.state_dict(), "optimizer": {},
+                                          "config": {"model": {**FORMAT1_MODEL, "dma": dma, "poi": poi}}})
+    weights, config = checkpoint.load_weights(tmp_path / "old.pt")
+    assert MuBERTConfig.from_dict(config["model"]) == today
+    rebuilt = MuBERT(today)
+    rebuilt.load_state_dict(weights)
+    assert digest(rebuilt.state_dict()) == digest(model.state_dict())
+    with pytest.raises(MerDataError, match=r"format 1\) whose DMA normalised"):
+        checkpoint.load(tmp_path / "old_dma.pt")
+    with pytest.raises(MerDataError, match="another DINO head"):
+        checkpoint.load(tmp_path / "old_dino.pt")
+    (tmp_path / "hello.pt").write_text("hello\n")
+    with pytest.raises(MerDataError, match="not a readable checkpoint"):
+        checkpoint.load(tmp_path / "hello.pt")
+
+
 def test_two_processes_under_torchrun_keep_identical_replicas(shards, tmp_path):
     script = tmp_path / "ddp.py"
     script.write_text(textwrap.dedent(f"""
@@ -184,7 +231,7 @@ def test_two_processes_under_torchrun_keep_identical_replicas(shards, tmp_path):
 def test_cli_trains_and_reports_bad_input_in_one_line(shards, tmp_path):
     runner = CliRunner()
     args = ["--shards", str(shards), "--out", str(tmp_path / "cli"), "--steps", "2", "--batch-size", "4",
-            "--workers", "0", "--log-every", "1", "--no-dma", "--poi", "off", "--set", "image_size=32",
+            "--workers", "0", "--log-every", "1", "--dma", "off", "--poi", "off", "--set", "image_size=32",
             "--set", "patch_size=4", "--set", "dim=32", "--set", "decoder_dim=32", "--set", "depth=1",
             "--set", "decoder_depth=1", "--export-safetensors", "--tensorboard"]
     result = runner.invoke(train_app, args)
@@ -192,11 +239,13 @@ def test_cli_trains_and_reports_bad_input_in_one_line(shards, tmp_path):
     assert "checkpoint-2.pt" in result.output and (tmp_path / "cli" / "model.safetensors").exists()
     assert list((tmp_path / "cli" / "tensorboard").glob("events.out.tfevents.*"))
     saved = json.loads((tmp_path / "cli" / "config.json").read_text())["model"]
-    assert saved["dma"] is False and saved["poi"] == "off" and saved["dim"] == 32
+    assert saved["dma"] == "off" and saved["poi"] == "off" and saved["dim"] == 32
     again = runner.invoke(train_app, args + ["--resume"])
     assert again.exit_code == 0 and "step 2: nothing left to train" in again.output
     for bad, message in ((["--shards", str(tmp_path / "nope")], "no such folder"),
                          (["--shards", str(shards), "--steps", "2", "--epochs", "1"], "not both"),
-                         (["--shards", str(shards), "--poi", "maybe"], "poi must be")):
+                         (["--shards", str(shards), "--poi", "maybe"], "poi must be"),
+                         (["--shards", str(shards), "--dma", "true"], "dma must be"),
+                         (["--shards", str(shards), "--preset", "mb9-tiny"], "--preset must be one of")):
         result = runner.invoke(train_app, bad)
         assert result.exit_code == 2 and message in result.output and len(result.output.strip().splitlines()) == 1
