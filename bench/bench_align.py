@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 from bench_ingest import bare_loop, reference_matrix, timed, upscale_frames
 from mer_data.align import EYE_DISTANCE, apply, eye_transform
 from mer_data.datasets import ADAPTERS
-from mer_data.facemodel import fetch_model
+from mer_data.facemodel import model_path
 from mer_data.pair_align import template
 from mer_data.synth import generate
 from mer_data.synth.motion import VISIBLE, load_eye_truth
@@ -122,7 +122,7 @@ def main() -> None:
     ap.add_argument("--scale", type=float, default=3.0, help="resize the frames (3: 960×720); frame folders only")
     ap.add_argument("--repeat", type=int, default=2)
     args = ap.parse_args()
-    model = fetch_model().path
+    model = model_path()
     work = Path(tempfile.mkdtemp(prefix="bench-align-"))
     try:
         root = generate("casme3", work / "casme3", subjects=args.subjects, clips_per_subject=args.clips,

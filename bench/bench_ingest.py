@@ -24,7 +24,7 @@ import numpy as np
 
 from mer_data.align import FaceDetector, eye_transform, locate_face, warp
 from mer_data.datasets import ADAPTERS
-from mer_data.facemodel import fetch_model
+from mer_data.facemodel import model_path
 from mer_data.frames import ClipReader, FrameError, frame_numbers
 from mer_data.synth import generate
 from pipelines.ingest import IngestConfig, layout, run_ingest
@@ -104,7 +104,7 @@ def main() -> None:
     ap.add_argument("--scale", type=float, default=2.0, help="resize the synthetic frames (2: 640×480 like CASME II)")
     ap.add_argument("--ray-workers", default="1,2", help="worker counts to time on Ray ('' to skip)")
     args = ap.parse_args()
-    model = fetch_model().path
+    model = model_path()
     work = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     try:
         root = args.root or generate(args.dataset, work / args.dataset, subjects=args.subjects,

@@ -62,6 +62,14 @@ def resolve_model(path: Path | str | None = None) -> Path:
     raise MerDataError(f"no face model at {cached}: run `mer-data models fetch` (or pass --face-model PATH)")
 
 
+def model_path() -> Path:
+    """The model to use when none was named: the one `resolve_model` finds, else a freshly fetched copy."""
+    try:
+        return resolve_model()
+    except MerDataError:
+        return fetch_model().path
+
+
 def fetch_model(dest_dir: Path | None = None, *, url: str = OFFICIAL_URL, force: bool = False) -> FetchResult:
     """Store the BlazeFace short-range model in `dest_dir` (default: the cache dir) and return where and its sha256.
 

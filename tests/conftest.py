@@ -38,10 +38,6 @@ def synth_root(tmp_path_factory: pytest.TempPathFactory):
 def face_model() -> Path:
     """The BlazeFace model file: $MER_DATA_FACE_MODEL, else the user cache, fetched there on first use (official URL,
     else the mediapipe==0.10.21 wheel from the package index)."""
-    from mer_data.facemodel import fetch_model, resolve_model
-    from mer_data import MerDataError
+    from mer_data.facemodel import model_path
 
-    try:
-        return resolve_model()
-    except MerDataError:
-        return fetch_model().path
+    return model_path()
