@@ -124,9 +124,10 @@ class FaceDetector:
 
         The short-range model sees the frame shrunk to 128×128, where the face's share of the input, hence the
         keypoints' bias, depends on the framing; in the crop the face fills about 40 % of the input whatever its size
-        in the frame. Measured on moving synthetic heads (bench/bench_align.py): the eye distance's bias drops from
-        about −2 % to under 0.5 %, the median eye error by about a sixth. With `to_rgb`, `rgb` is a frame in another
-        colour order and only the crop is converted.
+        in the frame. Measured with bench/bench_align.py (960×720 frames): a still head's eye-midpoint error p90 drops
+        from 2.45 to 0.92 px (at 224), a drifting head's (against each pair's mean eyes) from 2.37 to 2.00 px; the eye
+        distance stays within about −2 … +3 % either way. With `to_rgb`, `rgb` is a frame in another colour order and
+        only the crop is converted.
         """
         x, y, w, h = face.bbox
         side = max(16.0, REFINE_CONTEXT * max(w, h))
