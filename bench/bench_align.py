@@ -10,8 +10,8 @@ fraction of a real frame, which would overstate every per-frame overhead), then,
 - the eye-midpoint error of every written frame in output px (the pair's `crop` applied to the true eyes, against the
   template's midpoint (0.5, 0.38)·224) and its scale (true eye distance after the crop / 0.30·224), for our tracked,
   one-matrix-per-pair alignment (also against the mean of the pair's two true eye positions, which is what one shared
-  matrix can reach: the head's own motion inside a pair is reported apart) and for the previous method, one matrix per clip from the first frame (given the TRUE
-  eyes of that frame: its best case);
+  matrix can reach: the head's own motion inside a pair is reported apart) and for the previous method, one matrix
+  per clip from the first frame (given the TRUE eyes of that frame: its best case);
 - faceless pairs written (any frame of t0..t1 covered, absent or across a cut; target 0) and pairs dropped although
   the face was visible throughout;
 - ingest frames/s against the bare decode → warp → encode loop over the same frames (interleaved, best of --repeat;
@@ -104,9 +104,8 @@ def evaluate(root: Path, out: Path, scale: float = 1.0) -> dict:
     wrongly = sum(visible_through(truths[str(Path(r["source"]).resolve())], r["t0"], r["t1"]) for r in dropped)
     hidden = sum(not visible_through(truths[str(Path(r["source"]).resolve())], r["t0"], r["t1"])
                  for r in rows if r["t0"] is not None)
-    return {"ours": np.array(ours), "pair": np.array(pair), "old": np.array(old), "motion": np.array(motion), "faceless": faceless,
-            "hidden": hidden,
-            "dropped": len(dropped), "wrongly_dropped": wrongly, "rows": len(rows)}
+    return {"ours": np.array(ours), "pair": np.array(pair), "old": np.array(old), "motion": np.array(motion),
+            "faceless": faceless, "hidden": hidden, "dropped": len(dropped), "wrongly_dropped": wrongly, "rows": len(rows)}
 
 
 def describe(name: str, e: np.ndarray) -> str:
