@@ -61,10 +61,8 @@ class StoredSample:
 
     def image(self, n: int, color: bool) -> np.ndarray:
         """Frame n decoded: RGB (H, W, 3) or grayscale (H, W) uint8."""
-        data = np.frombuffer(self.images[n], np.uint8)
-        if color:
-            return cv2.cvtColor(cv2.imdecode(data, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-        return cv2.imdecode(data, cv2.IMREAD_GRAYSCALE)
+        bgr = cv2.imdecode(np.frombuffer(self.images[n], np.uint8), cv2.IMREAD_COLOR)
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB if color else cv2.COLOR_BGR2GRAY)  # gray as the ingest makes it
 
 
 def resize(image: np.ndarray, side: int) -> np.ndarray:
