@@ -166,7 +166,7 @@ class Tally:
 
     def __init__(self, out: Path, started: float):
         self.out, self.t0 = out, started  # started: when the ingest began (time to the first shard counts from it)
-        self.shards = self.shards_run = self.rows = self.written = 0
+        self.shards = self.shards_run = self.rows = self.written = self.tar_bytes = 0
         self.nodes: set[str] = set()  # Ray nodes that ran a shard
         self.failures: Counter = Counter()
         self.counts: Counter = Counter()
@@ -175,6 +175,7 @@ class Tally:
     def add(self, stats: dict, ran: bool) -> None:
         self.shards += 1
         self.rows, self.written = self.rows + stats["rows"], self.written + stats["written"]
+        self.tar_bytes += stats.get("tar_bytes", 0)
         self.failures.update(stats["failures_by_reason"])
         self.counts.update({k: stats.get(k, 0) for k in STAT_COUNTS})
         if ran:
@@ -314,14 +315,15 @@ def summarize(cfg: IngestConfig, tally: Tally, seconds: float) -> dict:
             "detections_per_frame": round(counts["detections"] / counts["decoded"], 4) if counts["decoded"] else 0.0,
             "tracked_fraction": round(counts["anchors_tracked"] / anchors, 4) if anchors else 0.0,
             "frames_per_s": round(tally.encoded_now / seconds, 1) if seconds > 0 and tally.encoded_now else 0.0,
-            "first_shard_s": tally.first_shard_s, "ray_nodes": len(tally.nodes), "ok": ok, "message": message}
+            "first_shard_s": tally.first_shard_s, "ray_nodes": len(tally.nodes), "ok": ok, "message": message,
+            "kib_per_row": round(tally.tar_bytes / 1024 / written, 1) if written else 0.0}
 
 
 def format_summary(summary: dict) -> str:
     """A few lines a person can read after the progress bar."""
     lines = [f"{summary['written']} pairs in {summary['shards']} shards under {summary['out']} "
              f"({summary['shards_skipped']} already done), {summary['frames_encoded']} frames, "
-             f"{summary['frames_per_s']} frames/s",
+             f"{summary['frames_per_s']} frames/s, {summary['kib_per_row']} KiB of tar per pair or sample",
              f"face track: {summary['anchors_tracked']} anchor frames tracked, {summary['anchors_lost']} lost; "
              f"{summary['detections_per_frame']} detections and {summary['encodes_per_frame']} encodes per frame",
              f"failures: {summary['failures']} of {summary['rows']} rows ({summary['failure_rate']:.1%})"]
