@@ -111,3 +111,16 @@ def test_frames_and_views_options_are_checked():
         IngestConfig(labeled=True, views=("strain",))
     with pytest.raises(MerDataError, match="need --labeled"):
         IngestConfig(frames=8)
+
+
+@pytest.mark.parametrize("args, words", [(["--labeled", "--frames", "2"], "--frames 2"),
+                                         (["--labeled", "--views", "flow,strain"], "--views flow,strain"),
+                                         (["--views", "flow"], "need --labeled")])
+def test_cli_frames_and_views_errors_are_one_line(small, tmp_path, args, words):
+    from typer.testing import CliRunner
+
+    import cli
+
+    out = CliRunner().invoke(cli.data_app, ["ingest", "casme2", "--root", str(small), "--out", str(tmp_path), *args])
+    assert out.exit_code != 0 and words in out.output and len(out.output.strip().splitlines()) == 1
+    assert "Traceback" not in out.output
