@@ -64,9 +64,9 @@ def read_stored(shards: str | Path, wanted: set[str] | None = None) -> dict[str,
 class SampleDataset(Dataset):
     """Manifest rows with their stored samples and a view; `augment(seed)` turns training augmentation on."""
 
-    def __init__(self, rows: list[dict], samples: dict[str, StoredSample], view: View, missing: list[str]):
+    def __init__(self, rows: list[dict], samples: dict[str, StoredSample], view: View, missing: dict[str, str]):
         self.rows, self.samples, self.view = rows, samples, view
-        self.missing = missing  # ok manifest rows of the split with no sample in the shards (left out)
+        self.missing = missing  # sample_id → why: ok manifest rows of the split left out (not in the shards, …)
         self.seed: int | None = None  # None: evaluation (deterministic views)
         self.epoch = 0
 
@@ -119,7 +119,8 @@ def split_rows(rows: list[dict], fold: str | None, split: str, manifest: str) ->
 def load_samples(manifest: str | Path, shards: str | Path, view: str | View = "flow", fold: str | None = None,
                  split: str = "all", **view_options) -> SampleDataset:
     """The Dataset of a manifest's split over labeled shards, each item rendered by `view` (a name, made with
-    `view_options`, or a View). Rows missing from the shards are left out and listed in `.missing`."""
+    `view_options`, or a View). Rows missing from the shards are left out, with why, in `.missing`; the manifest's
+    apex is the one used (see `follow_manifest`)."""
     if isinstance(view, str):
         view = make_view(view, **view_options)
     elif view_options:
@@ -129,5 +130,27 @@ def load_samples(manifest: str | Path, shards: str | Path, view: str | View = "f
     samples = read_stored(shards, {r["sample_id"] for r in rows})
     if rows and not samples:
         raise MerDataError(f"shards {shards}: none of the {len(rows)} samples of {manifest} ({split}) is in them")
-    kept = [r for r in rows if r["sample_id"] in samples]
-    return SampleDataset(kept, samples, view, sorted(r["sample_id"] for r in rows if r["sample_id"] not in samples))
+    missing = {r["sample_id"]: "not in the shards" for r in rows if r["sample_id"] not in samples}
+    for row in rows:
+        if row["sample_id"] in samples:
+            sample, why = follow_manifest(row, samples[row["sample_id"]])
+            if sample is None:
+                missing[row["sample_id"]] = why
+            else:
+                samples[row["sample_id"]] = sample
+    kept = [r for r in rows if r["sample_id"] not in missing]
+    return SampleDataset(kept, samples, view, dict(sorted(missing.items())))
+
+
+def follow_manifest(row: dict, sample: StoredSample) -> tuple[StoredSample | None, str]:
+    """The sample with the manifest row's apex, which may differ from the shard's where the manifest chose another
+    apex policy (SMIC: `--smic-apex max_diff`): kept when that frame is stored (its stored onset→apex flow, of the
+    other apex, is dropped), else (None, why)."""
+    apex = row.get("apex")
+    if apex is None or apex == sample.apex:
+        return sample, ""
+    if apex not in sample.images:
+        return None, (f"the manifest's apex {apex} ({row.get('apex_policy')}) is not a stored frame "
+                      f"(stored {sample.numbers[0]}..{sample.end}, {len(sample.images)} frames)")
+    meta = {**sample.meta, "apex": apex, "apex_policy": row.get("apex_policy")}
+    return StoredSample(sample.key, meta, sample.images, None), ""

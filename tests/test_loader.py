@@ -48,7 +48,8 @@ def test_train_and_test_split_the_folds_and_carry_the_manifest_labels(data):
         row = by_id[item["meta"]["sample_id"]]
         assert item["label"] == row["label_id"] and item["fold"] == row["fold"]
         assert item["aus"].tolist() == [float(row[c] or 0) for c in AU_COLUMNS]
-    assert train.missing == sorted(r["sample_id"] for r in rows if r["subject"] == "casme2/sub03")
+    assert sorted(train.missing) == sorted(r["sample_id"] for r in rows if r["subject"] == "casme2/sub03")
+    assert set(train.missing.values()) == {"not in the shards"}
 
 
 @pytest.mark.parametrize("system, view, options, shape", [
@@ -99,3 +100,28 @@ def test_bad_loader_input_is_a_one_line_error(data, tmp_path):
             load_samples(manifest, shards, "pair", **kwargs)
     with pytest.raises(MerDataError, match="no finished shard"):
         load_samples(manifest, tmp_path, "pair")
+
+
+def test_the_manifest_apex_policy_wins_over_the_shards(tmp_path, face_model):
+    """SMIC has no apex: a manifest built with max_diff over shards ingested with the default (middle)."""
+    root = generate("smic", tmp_path / "smic", subjects=2, clips_per_subject=2, seed=3)
+    manifest = build_manifest(SplitConfig(dataset="smic", protocol="loso", root=root, smic_apex="max_diff"))
+    path = write_manifest(manifest.rows, manifest.metadata(), tmp_path / "m.parquet", manifest.columns)
+    by_id = {r["sample_id"]: r for r in manifest.rows if r["status"] == "ok"}
+    for frames in (0, 3):  # every frame stored; only onset, apex (middle) and offset stored
+        out = tmp_path / f"shards{frames}"
+        run_ingest(IngestConfig(dataset="smic", root=str(root), out=str(out), labeled=True, workers=0, size=SIDE,
+                                frames=frames, views=("flow",), face_model=str(face_model)))
+        stored = read_stored(out)
+        moved = {s for s, r in by_id.items() if r["apex"] != stored[s].apex}
+        assert moved and all(stored[s].meta["apex_policy"] == "middle" for s in moved)
+        ds = load_samples(path, out, "pair")
+        for item in ds:
+            row = by_id[item["meta"]["sample_id"]]
+            assert item["meta"]["frames"] == [row["onset"], row["apex"]]
+        kept = {it["meta"]["sample_id"] for it in ds}
+        assert all(ds.samples[s].flow is None for s in kept & moved)  # the stored flow ends at the other apex
+        if frames == 0:
+            assert not ds.missing and kept == set(by_id)
+        else:
+            assert set(ds.missing) == moved and all("is not a stored frame" in w for w in ds.missing.values())
