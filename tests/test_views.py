@@ -162,3 +162,18 @@ def test_bad_view_options_are_one_line_errors(name, options, words):
     with pytest.raises(MerDataError) as info:
         make_view(name, **options)
     assert words in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_sample_of_the_two_frame_layout_reads_as_onset_and_apex():
+    """Shards written before whole expressions hold f0, f1 and a json without `frames`."""
+    import json
+
+    a, b = texture(16, 3), texture(16, 4)
+    members = {"f0.jpg": cv2.imencode(".jpg", a)[1].tobytes(), "f1.jpg": cv2.imencode(".jpg", b)[1].tobytes(),
+               "json": json.dumps({"onset": 3, "apex": 9, "offset": 12, "format": "jpg"}).encode()}
+    sample = StoredSample.from_members("k", members)
+    assert sample.numbers == [3, 9] and sample.end == 9 and sample.flow is None
+    assert make_view("sequence", frames=3, color=False).frames_used(sample, None) == [3, 3, 9]
+    del members["f1.jpg"]
+    with pytest.raises(MerDataError, match="frame 9"):
+        StoredSample.from_members("k", members)
