@@ -45,3 +45,4 @@ def get(name: str) -> ModelEntry:
     return MODELS[name]
 
 from mer_data.models import fdp  # noqa: E402,F401  (registers "fdp")
+from mer_data.models import cva_fpf  # noqa: E402,F401  (registers "cva-fpf")
