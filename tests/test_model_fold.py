@@ -46,7 +46,7 @@ def test_one_fold_trains_through_the_loader(data, name):
     batch = batches[0]
     model.train()
     first = model.loss(batch)[0].item()
-    for _ in range(6):
+    for _ in range(4):
         opt.zero_grad()
         model.loss(batch)[0].backward()
         opt.step()
