@@ -13,6 +13,7 @@ from manifests.build import SplitConfig, build_manifest
 from manifests.io import write_manifest
 from mer_data.loader import collate, load_samples
 from mer_data.models import get
+from mer_data.models.fdp import dynamic_target
 from mer_data.synth import generate
 from pipelines.ingest import IngestConfig, run_ingest
 
@@ -56,3 +57,16 @@ def test_one_fold_trains_through_the_loader(data, name):
     with torch.no_grad():
         logits = model(held_out)
     assert logits.shape == (len(test), 5) and bool(torch.isfinite(logits).all())
+
+
+def test_fdp_target_is_the_dynamic_view(data):
+    """FDP's in-model target from the sequence equals the loader's `dynamic` view (min-max) of the same sample."""
+    manifest, shards = data
+    cfg = get("fdp").presets["tiny"]()
+    options = get("fdp").view_options(cfg)
+    sequences = load_samples(manifest, shards, "sequence", split="all", **options)
+    dynamics = load_samples(manifest, shards, "dynamic", split="all", scale="minmax", **options)
+    by_id = {it["meta"]["sample_id"]: it["x"] for it in dynamics}
+    for item in sequences:
+        expected = by_id[item["meta"]["sample_id"]][0]  # (H, W)
+        torch.testing.assert_close(dynamic_target(item["x"][None])[0], expected, atol=1e-5, rtol=1e-4)
