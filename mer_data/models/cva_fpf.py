@@ -95,7 +95,8 @@ def authors() -> CVAConfig:
 
 def tiny() -> CVAConfig:
     """A small CVA/FPF for tests and CPU runs: 32×32 pairs, 4×4 × 32 maps."""
-    return CVAConfig(size=32, act_width=8, widths=(8, 8, 16, 32), strides=(1, 1, 2, 2), swin_embed=16, swin_depths=(1, 2), swin_heads=(1, 2),
+    return CVAConfig(size=32, act_width=8, widths=(8, 8, 16, 32), strides=(1, 1, 2, 2), swin_embed=16,
+                     swin_depths=(1, 2), swin_heads=(1, 2),
                      swin_window=4, fc=32, hidden=16, epochs=3, batch_size=8, lr=1e-3, weight_decay=0.05)
 
 
@@ -172,7 +173,8 @@ class CVAFPF(nn.Module):
                                  nn.ReLU(inplace=True), nn.Conv2d(cfg.act_width, w[0], 3, 1, 1, bias=False),
                                  nn.BatchNorm2d(w[0]), nn.ReLU(inplace=True))
         self.blocks = nn.ModuleList(AttentionBlock(w[max(i - 1, 0)], w[i], cfg.strides[i], cfg) for i in range(len(w)))
-        self.fpf = SwinEncoder(cfg.size, cfg.swin_patch, cfg.swin_embed, cfg.swin_depths, cfg.swin_heads, cfg.swin_window)
+        self.fpf = SwinEncoder(cfg.size, cfg.swin_patch, cfg.swin_embed, cfg.swin_depths, cfg.swin_heads,
+                               cfg.swin_window)
         side = self.fpf.out_side
         self.fc1 = nn.Linear(w[-1] * side * side, cfg.fc)
         n_au = len(AU_COLUMNS) if cfg.au_input == "annotation" else 0

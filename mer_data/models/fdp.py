@@ -88,7 +88,9 @@ class SegNet(nn.Module):
 
     def __init__(self, cin: int, cout: int, stages: tuple[tuple[int, int], ...]):
         super().__init__()
-        cbr = lambda a, b: nn.Sequential(nn.Conv2d(a, b, 3, 1, 1), nn.BatchNorm2d(b), nn.ReLU(inplace=True))  # noqa: E731
+        def cbr(a: int, b: int) -> nn.Sequential:
+            return nn.Sequential(nn.Conv2d(a, b, 3, 1, 1), nn.BatchNorm2d(b), nn.ReLU(inplace=True))
+
         self.down, self.up = nn.ModuleList(), nn.ModuleList()
         width = cin
         for w, n in stages:
@@ -129,7 +131,8 @@ class FDP(nn.Module):
         self.encoder = FrameEncoder(cfg.encoder)
         self.scorer = nn.Conv3d(1, cfg.rank_channels, (3, 3, cfg.frames), padding=(1, 1, 0))
         pooled = cfg.rank_channels * (cfg.size // 3) ** 2
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(pooled, cfg.hidden), nn.ReLU(), nn.Linear(cfg.hidden, n_classes))
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(pooled, cfg.hidden), nn.ReLU(),
+                                  nn.Linear(cfg.hidden, n_classes))
         self.construct = SegNet(cfg.rank_channels, 1, cfg.segnet)
 
     def frame_volume(self, feats: torch.Tensor) -> torch.Tensor:

@@ -75,7 +75,8 @@ class MultiHeadConv(nn.Module):
             self.body = nn.Conv2d(width, width, 3, 1, 1, bias=False)
         else:
             self.body = nn.Sequential(nn.Conv2d(width, width, 3, 1, 1, groups=width // head_dim, bias=False),
-                                      nn.BatchNorm2d(width), nn.ReLU(inplace=True), nn.Conv2d(width, width, 1, bias=False))
+                                      nn.BatchNorm2d(width), nn.ReLU(inplace=True),
+                                      nn.Conv2d(width, width, 1, bias=False))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
