@@ -312,7 +312,7 @@ def eval_loso(
 ) -> None:
     """Fine-tune and evaluate every fold of a manifest; report pooled UF1/UAR (MEGC2019) and per class / fold / dataset."""
     from mubert.finetune import FinetuneConfig
-    from mubert.report import results_table
+    from mer_data.evaluation.report import results_table
     from pipelines.loso import LosoConfig, run
 
     if (init is None) == (not baseline):

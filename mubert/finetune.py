@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from mer_data import MerDataError
 from mubert.config import MuBERTConfig, preset_config
 from mubert.data import to_device
-from mubert.metrics import evaluate
+from mer_data.evaluation.metrics import evaluate
 from mubert.model import MuBERT
 from mubert.train import warmup_cosine
 

@@ -20,7 +20,7 @@ from mer_data.facemodel import fetch_model, resolve_model
 from mer_data.synth import SynthConfig, synthesize
 from mubert.finetune import FinetuneConfig
 from mubert.maps import map_figure
-from mubert.report import results_table
+from mer_data.evaluation.report import results_table
 from mubert.train import TrainConfig, train
 from pipelines.ingest import IngestConfig, format_summary, run_ingest
 from pipelines.loso import LosoConfig, run as run_loso

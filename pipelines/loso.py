@@ -23,11 +23,14 @@ from tqdm import tqdm
 
 from manifests.io import read_manifest
 from mer_data import MerDataError, __version__
+from mer_data.evaluation.fold import FoldConfig
+from mer_data.evaluation.fold import train_fold as fold_of_model
+from mer_data.loader import read_stored
 from mubert import checkpoint
 from mubert.data import finite_pipeline, list_shards
 from mubert.finetune import FinetuneConfig, train_fold
-from mubert.metrics import evaluate, fold_mean, grouped
-from mubert.report import confusion_png, results_table
+from mer_data.evaluation.metrics import evaluate, fold_mean, grouped
+from mer_data.evaluation.report import confusion_png, results_table
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,20 @@ class LosoConfig:
     workers: int = 0  # folds in parallel as Ray tasks; 0 = one after another in this process
     ray_address: str | None = None  # an existing Ray cluster instead of a local one
     device: str = "auto"  # "auto" (cuda if available), "cpu" or "cuda"
-    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)  # μ-BERT's fold (model "mubert")
+    model: str = "mubert"  # "mubert" (the μ-BERT fine-tuning above) or a registered model (mer_data.models)
+    fold: FoldConfig | None = None  # a registered model's fold and selection protocol (model ≠ "mubert")
+
+    def __post_init__(self) -> None:
+        if self.model != "mubert" and (self.fold is None or self.fold.model != self.model):
+            raise MerDataError(f"--model {self.model}: its fold config is missing")
+        if self.model == "mubert" and self.fold is not None:
+            raise MerDataError("--select / --au-input / --epochs apply to registered models, not to --model mubert "
+                               "(it has --steps and --inner-val-subjects)")
+
+    def labels(self) -> list[str]:
+        """What of the test side this run uses (empty when honest)."""
+        return self.fold.labels() if self.fold else []
 
 
 def load_rows(manifest: str) -> tuple[list[dict], dict]:
@@ -93,7 +109,10 @@ def run_fold(fold: str, train: list[dict], test: list[dict], frames: dict, n_cla
         weights, config = checkpoint.load_weights(Path(cfg.init))
         init = {"model": weights, "config": config}
     t0 = time.perf_counter()
-    record = train_fold(fold, train, test, frames, n_classes, cfg.finetune, init, cfg.preset, device, on_step)
+    if cfg.fold is not None:
+        record = fold_of_model(fold, cfg.manifest, cfg.shards, n_classes, cfg.fold, device, on_step)
+    else:
+        record = train_fold(fold, train, test, frames, n_classes, cfg.finetune, init, cfg.preset, device, on_step)
     record["seconds"] = round(time.perf_counter() - t0, 2)
     path = fold_path(out, fold)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -110,7 +129,8 @@ def run(cfg: LosoConfig, progress: bool = True) -> dict:
     """
     rows, meta = load_rows(cfg.manifest)
     classes = list(meta["classes"])
-    frames = load_frames(cfg.shards, {r["sample_id"] for r in rows})
+    ids = {r["sample_id"] for r in rows}
+    frames = load_frames(cfg.shards, ids) if cfg.model == "mubert" else dict.fromkeys(read_stored(cfg.shards, ids))
     if not frames:
         raise MerDataError(f"--shards {cfg.shards}: none of the manifest's samples is in these shards "
                            "(were they written with `mer-data ingest --labeled` from the same dataset?)")
@@ -126,7 +146,8 @@ def run(cfg: LosoConfig, progress: bool = True) -> dict:
 
 
 def _dispatch(todo: dict, frames: dict, n_classes: int, cfg: LosoConfig, out: Path, progress: bool) -> None:
-    bar = tqdm(total=len(todo) * cfg.finetune.steps, unit="step", desc=f"LOSO {len(todo)} folds", dynamic_ncols=True,
+    total = len(todo) * cfg.finetune.steps if cfg.fold is None else None  # a registered model's steps vary by fold
+    bar = tqdm(total=total, unit="step", desc=f"LOSO {len(todo)} folds", dynamic_ncols=True,
                disable=not (progress and todo))
 
     def step(loss: float) -> None:
@@ -195,6 +216,8 @@ def aggregate(records: list[dict], rows: list[dict], classes: list[str], meta: d
         "fold_mean": fold_mean(folds),
         "protocol": meta.get("protocol"), "dataset": meta.get("dataset"), "manifest": cfg.manifest,
         "init": cfg.init, "baseline": cfg.init is None, "missing_from_shards": missing,
+        "model": cfg.model, "optimistic": cfg.labels(),
+        "epochs_kept": {rec["fold"]: rec["epoch_kept"] for rec in records if "epoch_kept" in rec},
         "config": {k: v for k, v in asdict(cfg).items()}, "version": __version__,
     }
     datasets = [by_id[p["sample_id"]]["dataset"] for p in preds]

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from mubert.metrics import confusion_matrix, evaluate, fold_mean, grouped, uf1_uar
+from mer_data.evaluation.metrics import confusion_matrix, evaluate, fold_mean, grouped, uf1_uar
 
 CLASSES = ["negative", "positive", "surprise"]
 
