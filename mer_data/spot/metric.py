@@ -1,0 +1,196 @@
+"""The spotting metric: ground-truth intervals vs predictions → TP/FP/FN, precision, recall, F1 under a named convention.
+
+It reads like pyannote.metrics: `SpotMetric(convention)` is called on (ground truth, predictions) and returns a
+`SpotReport` holding the counts per (dataset, type) and every match, so each number traces back to its intervals.
+
+Conventions (the issue-17 descriptions of the public scorers; see the README for where each was checked):
+- `megc2020` (default; HeyingGithub/Baseline-project-for-MEGC2020_spotting, result_helper.py): a prediction is a hit
+  when its IoU with a ground truth of the same video is >= 0.5; each ground truth is hit at most once and each
+  prediction hits at most one (predictions in score order, else file order; each takes the first free ground truth).
+  Counts are pooled over the videos of a dataset and one F1 computed. Macro vs micro by the *prediction's* length
+  (micro: at most `micro_seconds` × fps frames) unless the file gives a type; a prediction is compared only with
+  ground truths of its type.
+- `strs` (genbing99/STRS-Metric): per video every prediction is compared with every ground truth of its type; each
+  pair with IoU >= 0.5 is a TP, so one prediction over two ground truths scores two. FP: predictions hitting none;
+  FN: ground truths hit by none.
+- `lgsnet` (LGSNet's scorer): per ground truth the best-IoU prediction of the video (any length); a TP when that IoU
+  >= 0.5. Macro vs micro by the *ground truth's* type; a prediction counted as a TP takes its ground truth's type,
+  the others are typed by their length. (Its selection of the best epoch/threshold on the test folds is not done.)
+`overall` sums the macro and micro counts. STR: `analysis` gives, per dataset, the F1 of the emotions of the micro TPs
+(unweighted over classes) and STRS = spotting F1 (overall) × analysis F1.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from mer_data import MerDataError
+from mer_data.spot.intervals import Interval, iou
+from mer_data.spot.predictions import Prediction
+
+CONVENTIONS = ("megc2020", "strs", "lgsnet")
+TYPES = ("macro", "micro", "overall")
+POOLED = "all"  # the dataset name of counts pooled over datasets
+
+
+@dataclass(frozen=True)
+class GroundTruth:
+    """One annotated expression of a long video."""
+
+    video: str  # the manifest's video id
+    dataset: str  # registry name
+    onset: int  # inclusive frames
+    offset: int
+    type: str  # macro | micro
+    emotion: str | None = None  # the class, for STR
+    id: str = ""  # the manifest's interval id, for the report
+
+
+@dataclass(frozen=True)
+class Match:
+    """One line of the detailed report: a prediction, a ground truth or both, and what they count as."""
+
+    video: str
+    type: str  # macro | micro: the type this line is counted under
+    outcome: str  # TP | FP | FN
+    prediction: int | None  # the prediction's row in its file
+    truth: str | None  # the ground truth's id
+    iou: float | None  # IoU of the pair (TP), None otherwise
+
+
+@dataclass
+class SpotReport:
+    """Counts per (dataset, type) and the matches behind them."""
+
+    convention: str
+    counts: dict[tuple[str, str], dict] = field(default_factory=dict)  # (dataset|"all", type) → tp/fp/fn/p/r/f1
+    matches: list[Match] = field(default_factory=list)
+    analysis: dict[str, dict] = field(default_factory=dict)  # dataset|"all" → {"f1", "strs", "n"} (STR)
+
+
+def scores(tp: int, fp: int, fn: int) -> dict:
+    """TP/FP/FN with precision, recall and F1 (0 where undefined)."""
+    p = tp / (tp + fp) if tp + fp else 0.0
+    r = tp / (tp + fn) if tp + fn else 0.0
+    return {"tp": tp, "fp": fp, "fn": fn, "precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0}
+
+
+@dataclass(frozen=True)
+class SpotMetric:
+    """The spotting metric under one convention; call it on (ground truths, predictions, fps per dataset)."""
+
+    convention: str = "megc2020"  # megc2020 | strs | lgsnet
+    threshold: float = 0.5  # IoU at or above which a pair is a hit
+    micro_seconds: float = 0.5  # a prediction of at most this long (× fps frames) is a micro-expression
+
+    def __post_init__(self) -> None:
+        if self.convention not in CONVENTIONS:
+            raise MerDataError(f"--convention {self.convention!r} is not one of {', '.join(CONVENTIONS)}")
+
+    def type_of(self, p: Prediction, fps: float) -> str:
+        """The prediction's own type, else micro when at most micro_seconds long."""
+        return p.type or ("micro" if p.offset - p.onset + 1 <= round(self.micro_seconds * fps) else "macro")
+
+    def __call__(self, truths: list[GroundTruth], predictions: list[Prediction], dataset_of: dict[str, str],
+                 fps: dict[str, float]) -> SpotReport:
+        """`dataset_of`: video → dataset; `fps`: dataset → frames/s."""
+        by_video: dict[str, tuple[list, list]] = defaultdict(lambda: ([], []))
+        for t in truths:
+            by_video[t.video][0].append(t)
+        for p in predictions:
+            by_video[p.video][1].append(p)
+        report = SpotReport(self.convention)
+        for video in sorted(by_video):
+            gts, preds = by_video[video]
+            rate = fps[dataset_of[video]]
+            match = self._lgsnet if self.convention == "lgsnet" else self._by_type
+            report.matches += match(video, gts, sorted(preds, key=_order), rate)
+        report.counts = _tally(report.matches, dataset_of)
+        report.analysis = _analysis(report, truths, predictions, dataset_of)
+        return report
+
+    def _by_type(self, video: str, gts: list[GroundTruth], preds: list[Prediction], fps: float) -> list[Match]:
+        """megc2020 and strs: predictions against the ground truths of their type."""
+        out: list[Match] = []
+        for kind in ("macro", "micro"):
+            g = [t for t in gts if t.type == kind]
+            p = [x for x in preds if self.type_of(x, fps) == kind]
+            pair = _greedy if self.convention == "megc2020" else _every_pair
+            out += pair(video, kind, g, p, self.threshold)
+        return out
+
+    def _lgsnet(self, video: str, gts: list[GroundTruth], preds: list[Prediction], fps: float) -> list[Match]:
+        out, used = [], set()
+        for t in gts:
+            best = max(preds, key=lambda p: _iou(p, t), default=None)
+            if best is not None and _iou(best, t) >= self.threshold:
+                used.add(best.row)
+                out.append(Match(video, t.type, "TP", best.row, t.id, _iou(best, t)))
+            else:
+                out.append(Match(video, t.type, "FN", None, t.id, None))
+        out += [Match(video, self.type_of(p, fps), "FP", p.row, None, None) for p in preds if p.row not in used]
+        return out
+
+
+def _order(p: Prediction) -> tuple:
+    """Higher score first, then file order."""
+    return (-(p.score if p.score is not None else 0.0), p.row)
+
+
+def _iou(p: Prediction, t: GroundTruth) -> float:
+    return iou(Interval(p.onset, p.offset), Interval(t.onset, t.offset))
+
+
+def _greedy(video: str, kind: str, gts: list[GroundTruth], preds: list[Prediction], threshold: float) -> list[Match]:
+    """Each prediction takes the first ground truth not yet hit with IoU >= threshold."""
+    out, hit = [], set()
+    for p in preds:
+        found = next((t for t in gts if t.id not in hit and _iou(p, t) >= threshold), None)
+        if found is None:
+            out.append(Match(video, kind, "FP", p.row, None, None))
+        else:
+            hit.add(found.id)
+            out.append(Match(video, kind, "TP", p.row, found.id, _iou(p, found)))
+    return out + [Match(video, kind, "FN", None, t.id, None) for t in gts if t.id not in hit]
+
+
+def _every_pair(video: str, kind: str, gts: list[GroundTruth], preds: list[Prediction], threshold: float) -> list[Match]:
+    """Every (prediction, ground truth) pair at IoU >= threshold is a TP; the rest are FP / FN."""
+    out, hit = [], set()
+    for p in preds:
+        pairs = [t for t in gts if _iou(p, t) >= threshold]
+        out += [Match(video, kind, "TP", p.row, t.id, _iou(p, t)) for t in pairs]
+        hit |= {t.id for t in pairs}
+        if not pairs:
+            out.append(Match(video, kind, "FP", p.row, None, None))
+    return out + [Match(video, kind, "FN", None, t.id, None) for t in gts if t.id not in hit]
+
+
+def _tally(matches: list[Match], dataset_of: dict[str, str]) -> dict[tuple[str, str], dict]:
+    """Counts per (dataset, type), overall = macro + micro, and pooled over datasets as 'all'."""
+    n: Counter = Counter()
+    for m in matches:
+        for dataset in (dataset_of[m.video], POOLED):
+            for kind in (m.type, "overall"):
+                n[(dataset, kind, m.outcome)] += 1
+    datasets = sorted({dataset_of[m.video] for m in matches}) + [POOLED]
+    return {(d, k): scores(n[(d, k, "TP")], n[(d, k, "FP")], n[(d, k, "FN")]) for d in datasets for k in TYPES}
+
+
+def _analysis(report: SpotReport, truths: list[GroundTruth], predictions: list[Prediction],
+              dataset_of: dict[str, str]) -> dict[str, dict]:
+    """STR: F1 over emotion classes of the micro TPs whose prediction names an emotion; STRS = spotting F1 × it."""
+    emotion = {p.row: p.emotion for p in predictions}
+    truth = {t.id: t.emotion for t in truths}
+    pairs = [(dataset_of[m.video], truth[m.truth], emotion[m.prediction]) for m in report.matches
+             if m.outcome == "TP" and m.type == "micro" and emotion.get(m.prediction)]
+    out = {}
+    for dataset in sorted({d for d, _, _ in pairs}) + ([POOLED] if pairs else []):
+        mine = [(g, p) for d, g, p in pairs if dataset in (d, POOLED)]
+        classes = sorted({g for g, _ in mine} | {p for _, p in mine})
+        f1s = [scores(sum(g == c == p for g, p in mine), sum(p == c != g for g, p in mine),
+                      sum(g == c != p for g, p in mine))["f1"] for c in classes]
+        f1 = sum(f1s) / len(f1s)
+        out[dataset] = {"n": len(mine), "f1": f1, "strs": report.counts[(dataset, "overall")]["f1"] * f1}
+    return out
