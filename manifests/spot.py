@@ -88,7 +88,7 @@ class SpotManifest:
         cfg = {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self.config).items()}
         return {"task": "spot", "dataset": self.config.dataset, "protocol": "loso", "config": cfg,
                 "toolkit_version": mer_data.__version__,
-                "counts": {"intervals": dict(Counter((r["type"], r["status"]) for r in self.intervals).most_common()),
+                "counts": {"intervals": dict(Counter(f"{r['type']} {r['status']}" for r in self.intervals)),
                            "videos": dict(Counter(r["status"] for r in self.videos))}}
 
 

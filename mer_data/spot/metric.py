@@ -22,6 +22,7 @@ Conventions (the issue-17 descriptions of the public scorers; see the README for
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
@@ -194,3 +195,39 @@ def _analysis(report: SpotReport, truths: list[GroundTruth], predictions: list[P
         f1 = sum(f1s) / len(f1s)
         out[dataset] = {"n": len(mine), "f1": f1, "strs": report.counts[(dataset, "overall")]["f1"] * f1}
     return out
+
+
+def ground_truths(intervals: list[dict]) -> list[GroundTruth]:
+    """The ok interval rows of a spotting manifest as GroundTruths."""
+    return [GroundTruth(r["video"], r["dataset"], r["onset"], r["offset"], r["type"], r["emotion"], r["id"])
+            for r in intervals if r["status"] == "ok"]
+
+
+def evaluate_files(manifest: str, predictions: str, metric: SpotMetric) -> SpotReport:
+    """Score a prediction file against a spotting manifest's ok videos and intervals."""
+    from manifests.spot import read_spot_manifest  # the manifests package builds on mer_data, not the other way
+    from mer_data.spot.predictions import read_predictions
+
+    intervals, videos, _ = read_spot_manifest(manifest)
+    ok = [v for v in videos if v["status"] == "ok"]
+    preds = read_predictions(predictions, {v["video"]: (v["first_frame"], v["last_frame"]) for v in ok})
+    dataset_of = {v["video"]: v["dataset"] for v in ok}
+    fps = {v["dataset"]: v["fps"] for v in ok}
+    return metric(ground_truths(intervals), preds, dataset_of, fps)
+
+
+def format_report(report: SpotReport) -> str:
+    """A table: per dataset and type TP/FP/FN, precision, recall, F1; then STR where emotions were given."""
+    lines = [f"convention {report.convention}",
+             f"{'dataset':<12}{'type':<9}{'TP':>6}{'FP':>7}{'FN':>6}{'precision':>11}{'recall':>8}{'F1':>8}"]
+    for (dataset, kind), c in report.counts.items():
+        lines.append(f"{dataset:<12}{kind:<9}{c['tp']:>6}{c['fp']:>7}{c['fn']:>6}{c['precision']:>11.4f}"
+                     f"{c['recall']:>8.4f}{c['f1']:>8.4f}")
+    for dataset, a in report.analysis.items():
+        lines.append(f"STR {dataset}: analysis F1 {a['f1']:.4f} over {a['n']} micro TPs, STRS {a['strs']:.4f}")
+    return "\n".join(lines)
+
+
+def matches_rows(report: SpotReport) -> list[dict]:
+    """The detailed report as rows (for a CSV): video, type, outcome, prediction row, ground truth id, IoU."""
+    return [dataclasses.asdict(m) for m in report.matches]
