@@ -40,7 +40,8 @@ OVER_TWO = ([gt(10, 19), gt(20, 29)], [pred(10, 29, 2)])
 
 
 @pytest.mark.parametrize("convention, expected, f1", [
-    ("megc2020", (1, 0, 1), 2 / 3),  # each prediction hits one ground truth: the second is missed; P 1, R 1/2
+    ("megc2020", (2, 0, 0), 4 / 3),  # both found; precision = found / predictions = 2 (result_helper's
+    # precision_small), recall 1, F1 = 2·2·1/3
     ("strs", (2, 0, 0), 1.0),  # every pair at IoU >= 0.5 is a TP
     ("lgsnet", (2, 0, 0), 1.0),  # each ground truth takes its best prediction, the same one twice
 ])
@@ -64,10 +65,17 @@ def test_iou_exactly_half_is_a_hit(convention):
 def test_two_predictions_on_one_ground_truth():
     truths, preds = [gt(0, 9)], [pred(1, 9, 2, score=0.5), pred(0, 9, 3, score=0.9)]
     megc, report = counts("megc2020", truths, preds)
-    assert megc == (1, 1, 0)
-    assert [(m.prediction, m.outcome) for m in report.matches] == [(3, "TP"), (2, "FP")]  # higher score first
+    assert megc == (1, 0, 0)  # found once; neither prediction found nothing
+    c = report.counts[("d", "overall")]
+    assert (c["predictions"], c["precision"], c["f1"]) == (2, 0.5, pytest.approx(2 / 3))
+    assert [(m.prediction, m.outcome) for m in report.matches] == [(3, "TP"), (2, "TP")]  # higher score first
     assert counts("strs", truths, preds)[0] == (2, 0, 0)
     assert counts("lgsnet", truths, preds)[0] == (1, 1, 0)  # the best (IoU 1) is the TP, the other an FP
+
+
+def test_megc2020_gives_one_frame_intervals_no_overlap():
+    assert counts("megc2020", [gt(5, 5)], [pred(5, 5, 2)])[0] == (0, 1, 1)  # its calc_iou: offset <= onset → 0
+    assert counts("strs", [gt(5, 5)], [pred(5, 5, 2)])[0] == (1, 0, 0)
 
 
 def test_macro_micro_by_prediction_length_or_ground_truth():

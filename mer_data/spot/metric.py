@@ -4,12 +4,14 @@ It reads like pyannote.metrics: `SpotMetric(convention)` is called on (ground tr
 `SpotReport` holding the counts per (dataset, type) and every match, so each number traces back to its intervals.
 
 Conventions (the issue-17 descriptions of the public scorers; see the README for where each was checked):
-- `megc2020` (default; HeyingGithub/Baseline-project-for-MEGC2020_spotting, result_helper.py): a prediction is a hit
-  when its IoU with a ground truth of the same video is >= 0.5; each ground truth is hit at most once and each
-  prediction hits at most one (predictions in score order, else file order; each takes the first free ground truth).
-  Counts are pooled over the videos of a dataset and one F1 computed. Macro vs micro by the *prediction's* length
-  (micro: at most `micro_seconds` × fps frames) unless the file gives a type; a prediction is compared only with
-  ground truths of its type.
+- `megc2020` (default; HeyingGithub/Baseline-project-for-MEGC2020_spotting, MDMD_results/result_helper.py, read at
+  commit 7751490: `calc_iou`, `pred_clips_analysis`, `delete_short`/`delete_long`): every prediction is compared with
+  every ground truth of its video and type; a ground truth found by any prediction at IoU >= 0.5 counts once (TP);
+  precision = found ground truths / predictions (its `precision_small`, which exceeds 1 when one prediction finds
+  two), recall = found / ground truths; counts pooled over the videos of a dataset, one F1. Its IoU is 0 for an
+  interval of one frame (offset <= onset), kept here. Macro vs micro: the scorer drops predictions outside a length
+  range per type; here the prediction's own type, else its length (micro: at most `micro_seconds` × fps frames).
+  FP lists the predictions that found nothing. (The length bounds the MEGC2020 runs passed were not read.)
 - `strs` (genbing99/STRS-Metric): per video every prediction is compared with every ground truth of its type; each
   pair with IoU >= 0.5 is a TP, so one prediction over two ground truths scores two. FP: predictions hitting none;
   FN: ground truths hit by none.
@@ -70,11 +72,13 @@ class SpotReport:
     analysis: dict[str, dict] = field(default_factory=dict)  # dataset|"all" → {"f1", "strs", "n"} (STR)
 
 
-def scores(tp: int, fp: int, fn: int) -> dict:
-    """TP/FP/FN with precision, recall and F1 (0 where undefined)."""
-    p = tp / (tp + fp) if tp + fp else 0.0
+def scores(tp: int, fp: int, fn: int, predictions: int | None = None) -> dict:
+    """TP/FP/FN with precision, recall and F1 (0 where undefined); precision is TP / predictions when those are given
+    (megc2020), else TP / (TP + FP)."""
+    predictions = tp + fp if predictions is None else predictions
+    p = tp / predictions if predictions else 0.0
     r = tp / (tp + fn) if tp + fn else 0.0
-    return {"tp": tp, "fp": fp, "fn": fn, "precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0}
+    return {"tp": tp, "fp": fp, "fn": fn, "predictions": predictions, "precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0}
 
 
 @dataclass(frozen=True)
@@ -107,7 +111,7 @@ class SpotMetric:
             rate = fps[dataset_of[video]]
             match = self._lgsnet if self.convention == "lgsnet" else self._by_type
             report.matches += match(video, gts, sorted(preds, key=_order), rate)
-        report.counts = _tally(report.matches, dataset_of)
+        report.counts = _tally(report.matches, dataset_of, self.convention == "megc2020")
         report.analysis = _analysis(report, truths, predictions, dataset_of)
         return report
 
@@ -117,8 +121,7 @@ class SpotMetric:
         for kind in ("macro", "micro"):
             g = [t for t in gts if t.type == kind]
             p = [x for x in preds if self.type_of(x, fps) == kind]
-            pair = _greedy if self.convention == "megc2020" else _every_pair
-            out += pair(video, kind, g, p, self.threshold)
+            out += _every_pair(video, kind, g, p, self.threshold, one_frame_zero=self.convention == "megc2020")
         return out
 
     def _lgsnet(self, video: str, gts: list[GroundTruth], preds: list[Prediction], fps: float) -> list[Match]:
@@ -143,24 +146,14 @@ def _iou(p: Prediction, t: GroundTruth) -> float:
     return iou(Interval(p.onset, p.offset), Interval(t.onset, t.offset))
 
 
-def _greedy(video: str, kind: str, gts: list[GroundTruth], preds: list[Prediction], threshold: float) -> list[Match]:
-    """Each prediction takes the first ground truth not yet hit with IoU >= threshold."""
+def _every_pair(video: str, kind: str, gts: list[GroundTruth], preds: list[Prediction], threshold: float,
+                one_frame_zero: bool = False) -> list[Match]:
+    """Every (prediction, ground truth) pair at IoU >= threshold is a TP line; the rest are FP / FN. `one_frame_zero`:
+    a one-frame interval overlaps nothing (the MEGC2020 calc_iou)."""
     out, hit = [], set()
     for p in preds:
-        found = next((t for t in gts if t.id not in hit and _iou(p, t) >= threshold), None)
-        if found is None:
-            out.append(Match(video, kind, "FP", p.row, None, None))
-        else:
-            hit.add(found.id)
-            out.append(Match(video, kind, "TP", p.row, found.id, _iou(p, found)))
-    return out + [Match(video, kind, "FN", None, t.id, None) for t in gts if t.id not in hit]
-
-
-def _every_pair(video: str, kind: str, gts: list[GroundTruth], preds: list[Prediction], threshold: float) -> list[Match]:
-    """Every (prediction, ground truth) pair at IoU >= threshold is a TP; the rest are FP / FN."""
-    out, hit = [], set()
-    for p in preds:
-        pairs = [t for t in gts if _iou(p, t) >= threshold]
+        pairs = [t for t in gts if _iou(p, t) >= threshold
+                 and not (one_frame_zero and (p.offset <= p.onset or t.offset <= t.onset))]
         out += [Match(video, kind, "TP", p.row, t.id, _iou(p, t)) for t in pairs]
         hit |= {t.id for t in pairs}
         if not pairs:
@@ -168,15 +161,29 @@ def _every_pair(video: str, kind: str, gts: list[GroundTruth], preds: list[Predi
     return out + [Match(video, kind, "FN", None, t.id, None) for t in gts if t.id not in hit]
 
 
-def _tally(matches: list[Match], dataset_of: dict[str, str]) -> dict[tuple[str, str], dict]:
-    """Counts per (dataset, type), overall = macro + micro, and pooled over datasets as 'all'."""
+def _tally(matches: list[Match], dataset_of: dict[str, str], found_once: bool) -> dict[tuple[str, str], dict]:
+    """Counts per (dataset, type), overall = macro + micro, and pooled over datasets as 'all'. `found_once`
+    (megc2020): TP counts each ground truth found once and precision divides by the predictions."""
     n: Counter = Counter()
+    seen: set = set()
     for m in matches:
+        if found_once and m.outcome == "TP":
+            key = ("truth", m.truth)
+            if key in seen:
+                continue
+            seen.add(key)
         for dataset in (dataset_of[m.video], POOLED):
             for kind in (m.type, "overall"):
                 n[(dataset, kind, m.outcome)] += 1
+    preds: dict[tuple[str, str], set] = {}
+    for m in matches:
+        if m.prediction is not None:
+            for dataset in (dataset_of[m.video], POOLED):
+                for kind in (m.type, "overall"):
+                    preds.setdefault((dataset, kind), set()).add(m.prediction)
     datasets = sorted({dataset_of[m.video] for m in matches}) + [POOLED]
-    return {(d, k): scores(n[(d, k, "TP")], n[(d, k, "FP")], n[(d, k, "FN")]) for d in datasets for k in TYPES}
+    return {(d, k): scores(n[(d, k, "TP")], n[(d, k, "FP")], n[(d, k, "FN")],
+                           len(preds.get((d, k), ())) if found_once else None) for d in datasets for k in TYPES}
 
 
 def _analysis(report: SpotReport, truths: list[GroundTruth], predictions: list[Prediction],
