@@ -78,6 +78,12 @@ def test_megc2020_gives_one_frame_intervals_no_overlap():
     assert counts("strs", [gt(5, 5)], [pred(5, 5, 2)])[0] == (1, 0, 0)
 
 
+def test_strs_compares_across_types():
+    truths, preds = [gt(0, 40, "macro")], [pred(0, 40, 2, kind="micro")]
+    assert counts("strs", truths, preds)[0] == (1, 0, 0)  # STRS-Metric has no macro/micro split
+    assert counts("megc2020", truths, preds)[0] == (0, 1, 1)
+
+
 def test_macro_micro_by_prediction_length_or_ground_truth():
     truths = [gt(0, 15, "macro")]  # 16 frames
     short = [pred(0, 14, 2, kind=None)]  # 15 frames, untyped: micro by its length (<= 15)
@@ -104,8 +110,10 @@ def test_str_analysis_f1_and_strs():
     truths = [gt(0, 9, emotion="negative"), gt(20, 29, emotion="positive"), gt(40, 49)]
     preds = [pred(0, 9, 2, emotion="negative"), pred(20, 29, 3, emotion="negative")]
     _, report = counts("megc2020", truths, preds)
-    # spotting: TP 2, FP 0, FN 1 → F1 0.8; analysis: negative TP1 FP1 → F1 2/3, positive FN1 → 0; mean 1/3
-    assert report.analysis["d"]["f1"] == pytest.approx(1 / 3)
+    # spotting: TP 2, FP 0, FN 1 → F1 0.8; analysis: negative TP1 FP1 → P 1/2 R 1 F1 2/3, positive FN1 → 0 0 0;
+    # mean P 1/4, mean R 1/2 → analysis F1 = 2·(1/4)(1/2)/(3/4) = 1/3; UF1 = (2/3 + 0)/2; UAR = mean P
+    a = report.analysis["d"]
+    assert (a["f1"], a["uf1"], a["uar"]) == (pytest.approx(1 / 3), pytest.approx(1 / 3), 0.25)
     assert report.analysis["d"]["strs"] == pytest.approx(0.8 / 3)
 
 

@@ -12,14 +12,18 @@ Conventions (the issue-17 descriptions of the public scorers; see the README for
   interval of one frame (offset <= onset), kept here. Macro vs micro: the scorer drops predictions outside a length
   range per type; here the prediction's own type, else its length (micro: at most `micro_seconds` × fps frames).
   FP lists the predictions that found nothing. (The length bounds the MEGC2020 runs passed were not read.)
-- `strs` (genbing99/STRS-Metric): per video every prediction is compared with every ground truth of its type; each
-  pair with IoU >= 0.5 is a TP, so one prediction over two ground truths scores two. FP: predictions hitting none;
-  FN: ground truths hit by none.
+- `strs` (genbing99/STRS-Metric, strs_metric.py, read at commit 1802cf5: `evaluate_spotting`,
+  `_calculate_analysis_metrics`): per video every prediction is compared with every ground truth, of any type; each
+  pair at IoU >= 0.5 is a TP, so one prediction over two ground truths scores two. FP: predictions hitting none; FN:
+  ground truths hit by none; precision TP / (TP + FP). A TP line takes its ground truth's type, an FP its own.
 - `lgsnet` (LGSNet's scorer): per ground truth the best-IoU prediction of the video (any length); a TP when that IoU
   >= 0.5. Macro vs micro by the *ground truth's* type; a prediction counted as a TP takes its ground truth's type,
   the others are typed by their length. (Its selection of the best epoch/threshold on the test folds is not done.)
-`overall` sums the macro and micro counts. STR: `analysis` gives, per dataset, the F1 of the emotions of the micro TPs
-(unweighted over classes) and STRS = spotting F1 (overall) × analysis F1.
+`overall` sums the macro and micro counts. STR (as STRS-Metric): over the TP pairs whose prediction names an emotion,
+per class (the classes of those pairs) precision and recall of the emotion; analysis F1 = the harmonic mean of the
+mean precision and the mean recall, UF1 the mean of the per-class F1s, its "UAR" the mean of the precisions; STRS =
+spotting F1 (overall) × analysis F1. Where we differ: STRS-Metric takes the classes of every prediction and ground
+truth (a class missing from the TP pairs makes its sklearn call fail); we take those of the TP pairs.
 """
 
 from __future__ import annotations
@@ -109,20 +113,31 @@ class SpotMetric:
         for video in sorted(by_video):
             gts, preds = by_video[video]
             rate = fps[dataset_of[video]]
-            match = self._lgsnet if self.convention == "lgsnet" else self._by_type
+            match = {"lgsnet": self._lgsnet, "strs": self._strs}.get(self.convention, self._by_type)
             report.matches += match(video, gts, sorted(preds, key=_order), rate)
         report.counts = _tally(report.matches, dataset_of, self.convention == "megc2020")
         report.analysis = _analysis(report, truths, predictions, dataset_of)
         return report
 
     def _by_type(self, video: str, gts: list[GroundTruth], preds: list[Prediction], fps: float) -> list[Match]:
-        """megc2020 and strs: predictions against the ground truths of their type."""
+        """megc2020: predictions against the ground truths of their type."""
         out: list[Match] = []
         for kind in ("macro", "micro"):
             g = [t for t in gts if t.type == kind]
             p = [x for x in preds if self.type_of(x, fps) == kind]
             out += _every_pair(video, kind, g, p, self.threshold, one_frame_zero=self.convention == "megc2020")
         return out
+
+    def _strs(self, video: str, gts: list[GroundTruth], preds: list[Prediction], fps: float) -> list[Match]:
+        """Every prediction against every ground truth of the video, of any type."""
+        out, hit = [], set()
+        for p in preds:
+            pairs = [t for t in gts if _iou(p, t) >= self.threshold]
+            out += [Match(video, t.type, "TP", p.row, t.id, _iou(p, t)) for t in pairs]
+            hit |= {t.id for t in pairs}
+            if not pairs:
+                out.append(Match(video, self.type_of(p, fps), "FP", p.row, None, None))
+        return out + [Match(video, t.type, "FN", None, t.id, None) for t in gts if t.id not in hit]
 
     def _lgsnet(self, video: str, gts: list[GroundTruth], preds: list[Prediction], fps: float) -> list[Match]:
         out, used = [], set()
@@ -188,19 +203,22 @@ def _tally(matches: list[Match], dataset_of: dict[str, str], found_once: bool) -
 
 def _analysis(report: SpotReport, truths: list[GroundTruth], predictions: list[Prediction],
               dataset_of: dict[str, str]) -> dict[str, dict]:
-    """STR: F1 over emotion classes of the micro TPs whose prediction names an emotion; STRS = spotting F1 × it."""
+    """STR over the TP pairs whose prediction names an emotion (see the module docstring)."""
     emotion = {p.row: p.emotion for p in predictions}
     truth = {t.id: t.emotion for t in truths}
     pairs = [(dataset_of[m.video], truth[m.truth], emotion[m.prediction]) for m in report.matches
-             if m.outcome == "TP" and m.type == "micro" and emotion.get(m.prediction)]
+             if m.outcome == "TP" and emotion.get(m.prediction)]
     out = {}
     for dataset in sorted({d for d, _, _ in pairs}) + ([POOLED] if pairs else []):
         mine = [(g, p) for d, g, p in pairs if dataset in (d, POOLED)]
-        classes = sorted({g for g, _ in mine} | {p for _, p in mine})
-        f1s = [scores(sum(g == c == p for g, p in mine), sum(p == c != g for g, p in mine),
-                      sum(g == c != p for g, p in mine))["f1"] for c in classes]
-        f1 = sum(f1s) / len(f1s)
-        out[dataset] = {"n": len(mine), "f1": f1, "strs": report.counts[(dataset, "overall")]["f1"] * f1}
+        classes = sorted({g for g, _ in mine if g} | {p for _, p in mine})
+        per = [scores(sum(g == c == p for g, p in mine), sum(p == c != g for g, p in mine),
+                      sum(g == c != p for g, p in mine)) for c in classes]
+        precision = sum(c["precision"] for c in per) / len(per)
+        recall = sum(c["recall"] for c in per) / len(per)
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        out[dataset] = {"n": len(mine), "f1": f1, "uf1": sum(c["f1"] for c in per) / len(per), "uar": precision,
+                        "strs": report.counts[(dataset, "overall")]["f1"] * f1}
     return out
 
 
@@ -231,7 +249,8 @@ def format_report(report: SpotReport) -> str:
         lines.append(f"{dataset:<12}{kind:<9}{c['tp']:>6}{c['fp']:>7}{c['fn']:>6}{c['precision']:>11.4f}"
                      f"{c['recall']:>8.4f}{c['f1']:>8.4f}")
     for dataset, a in report.analysis.items():
-        lines.append(f"STR {dataset}: analysis F1 {a['f1']:.4f} over {a['n']} micro TPs, STRS {a['strs']:.4f}")
+        lines.append(f"STR {dataset}: analysis F1 {a['f1']:.4f} (UF1 {a['uf1']:.4f}, UAR {a['uar']:.4f}) over {a['n']} "
+                     f"TPs, STRS {a['strs']:.4f}")
     return "\n".join(lines)
 
 
