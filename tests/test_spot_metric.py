@@ -43,7 +43,8 @@ OVER_TWO = ([gt(10, 19), gt(20, 29)], [pred(10, 29, 2)])
     ("megc2020", (2, 0, 0), 4 / 3),  # both found; precision = found / predictions = 2 (result_helper's
     # precision_small), recall 1, F1 = 2·2·1/3
     ("strs", (2, 0, 0), 1.0),  # every pair at IoU >= 0.5 is a TP
-    ("lgsnet", (2, 0, 0), 1.0),  # each ground truth takes its best prediction, the same one twice
+    ("lgsnet", (2, 0, 0), 4 / 3),  # each ground truth takes its best prediction, the same one twice; precision
+    # = TPs / predictions = 2 (F1_score_last.py's precision_all), recall 1
 ])
 def test_a_prediction_over_two_ground_truths(convention, expected, f1):
     got, report = counts(convention, *OVER_TWO)

@@ -16,9 +16,12 @@ Conventions (the issue-17 descriptions of the public scorers; see the README for
   `_calculate_analysis_metrics`): per video every prediction is compared with every ground truth, of any type; each
   pair at IoU >= 0.5 is a TP, so one prediction over two ground truths scores two. FP: predictions hitting none; FN:
   ground truths hit by none; precision TP / (TP + FP). A TP line takes its ground truth's type, an FP its own.
-- `lgsnet` (LGSNet's scorer): per ground truth the best-IoU prediction of the video (any length); a TP when that IoU
-  >= 0.5. Macro vs micro by the *ground truth's* type; a prediction counted as a TP takes its ground truth's type,
-  the others are typed by their length. (Its selection of the best epoch/threshold on the test folds is not done.)
+- `lgsnet` (williamlee91/LGSNet, LGSNet/tools/F1_score_last.py, read at commit 5f56ccf): per ground truth the
+  best-IoU prediction of the video (any length); a TP when that IoU >= 0.5, so one prediction can be the TP of two
+  ground truths; precision = TPs / predictions. Where we differ: it types a ground truth by its length (offset - onset
+  > `base_duration`, 15 frames, is macro) and its predictions by theirs for the per-type prediction counts; here the
+  ground truth's coded type, a TP's prediction counted under it and the others by their length. Its choice of the best
+  epoch and score threshold on the test folds is not done: a prediction file is scored as it is.
 `overall` sums the macro and micro counts. STR (as STRS-Metric): over the TP pairs whose prediction names an emotion,
 per class (the classes of those pairs) precision and recall of the emotion; analysis F1 = the harmonic mean of the
 mean precision and the mean recall, UF1 the mean of the per-class F1s, its "UAR" the mean of the precisions; STRS =
@@ -115,7 +118,7 @@ class SpotMetric:
             rate = fps[dataset_of[video]]
             match = {"lgsnet": self._lgsnet, "strs": self._strs}.get(self.convention, self._by_type)
             report.matches += match(video, gts, sorted(preds, key=_order), rate)
-        report.counts = _tally(report.matches, dataset_of, self.convention == "megc2020")
+        report.counts = _tally(report.matches, dataset_of, self.convention in ("megc2020", "lgsnet"))
         report.analysis = _analysis(report, truths, predictions, dataset_of)
         return report
 
@@ -178,7 +181,7 @@ def _every_pair(video: str, kind: str, gts: list[GroundTruth], preds: list[Predi
 
 def _tally(matches: list[Match], dataset_of: dict[str, str], found_once: bool) -> dict[tuple[str, str], dict]:
     """Counts per (dataset, type), overall = macro + micro, and pooled over datasets as 'all'. `found_once`
-    (megc2020): TP counts each ground truth found once and precision divides by the predictions."""
+    (megc2020, lgsnet): TP counts each ground truth found once and precision divides by the predictions."""
     n: Counter = Counter()
     seen: set = set()
     for m in matches:
