@@ -131,10 +131,11 @@ VIDEOS = {"casme_sq/s15/15_0401": (1, 100)}
     ("casme_sq/s15/15_0401,9,5", "row 2: interval 9..5 is inverted"),
     ("casme_sq/s15/15_0401,90,101", "row 2: interval 90..101 is outside video casme_sq/s15/15_0401 (frames 1..100)"),
     ("casme_sq/s15/15_0401,a,5", "row 2: onset/offset 'a' is not a frame number"),
+    ("casme_sq/s15/15_0401,1,5,,high", "row 2: score 'high' is not a number"),
 ])
 def test_bad_predictions_name_the_row(tmp_path, line, message):
     path = tmp_path / "p.csv"
-    path.write_text(f"video,onset,offset\n{line}\n")
+    path.write_text(f"video,onset,offset,type,score\n{line}\n")
     with pytest.raises(MerDataError, match=message.replace("(", r"\(").replace(")", r"\)")):
         read_predictions(path, VIDEOS)
 

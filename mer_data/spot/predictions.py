@@ -103,19 +103,24 @@ def _one(path: Path, n: int, cells: dict, videos: dict[str, tuple[int, int]]) ->
     kind = str(cells.get("type") or "").strip().casefold() or None
     if kind is not None and kind not in TYPES:
         raise MerDataError(f"{where}: type {cells.get('type')!r} is not macro or micro")
-    score = cells.get("score")
-    score = None if score in (None, "") else float(score)
-    if score is not None and math.isnan(score):
-        score = None
+    score = _score(cells.get("score"), where)
     emotion = str(cells.get("emotion") or "").strip() or None
     return Prediction(video, onset, offset, kind, score, emotion, n)
+
+
+def _score(cell: object, where: str) -> float | None:
+    """A score cell as a float; empty or NaN is None, anything else a MerDataError naming the row."""
+    if cell is None or cell == "":
+        return None
+    try:
+        value = float(cell)
+    except (TypeError, ValueError):
+        raise MerDataError(f"{where}: score {cell!r} is not a number") from None
+    return None if math.isnan(value) else value
 
 
 def read_predictions(path: Path, videos: dict[str, tuple[int, int]]) -> list[Prediction]:
     """Every row of a prediction file, validated against `videos` (video id → (first, last) frame); the first bad row is
     a MerDataError naming it."""
     path = Path(path)
-    try:
-        return [_one(path, n, cells, videos) for n, cells in _raw_rows(path)]
-    except ValueError as exc:  # a score that is not a number
-        raise MerDataError(f"{path}: {exc}") from None
+    return [_one(path, n, cells, videos) for n, cells in _raw_rows(path)]
