@@ -321,21 +321,54 @@ def eval_loso(
     ray_address: Optional[str] = typer.Option(None, help="existing Ray cluster"),
     device: str = typer.Option("auto", help="auto | cpu | cuda"),
     seed: int = typer.Option(0, help="seed of batches, head initialisation and augmentation"),
+    model: str = typer.Option("mubert", help="mubert | fdp | cva-fpf (any registered model; --preset is its preset)"),
+    select: str = typer.Option("fixed", help="registered models: fixed | inner-val | test-best (optimistic: selects "
+                                             "the epoch on the test subject, to reproduce published numbers only)"),
+    au_input: str = typer.Option("preset", help="registered models: preset | none | annotation (optimistic: "
+                                                "ground-truth AUs at test time, as FaceSleuth's code does)"),
+    epochs: int = typer.Option(0, help="registered models: epochs per fold (0: the preset's)"),
 ) -> None:
-    """Fine-tune and evaluate every fold of a manifest; report pooled UF1/UAR (MEGC2019) and per class / fold / dataset."""
+    """Train and evaluate every fold of a manifest; report pooled UF1/UAR (MEGC2019) and per class / fold / dataset."""
     from mubert.finetune import FinetuneConfig
+    from mer_data.evaluation.fold import FoldConfig
     from mer_data.evaluation.report import results_table
     from pipelines.loso import LosoConfig, run
 
-    if (init is None) == (not baseline):
-        raise MerDataError("give --init CKPT (pretrained) or --baseline (no pretraining), not both and not neither")
+    fold = None
+    if model == "mubert":
+        if (init is None) == (not baseline):
+            raise MerDataError("give --init CKPT (pretrained) or --baseline (no pretraining), not both and not neither")
+        if (select, au_input, epochs) != ("fixed", "preset", 0):
+            raise MerDataError("--select, --au-input and --epochs are for registered models (--model fdp | cva-fpf)")
+    else:
+        fold = FoldConfig(model=model, preset=preset, select=select, inner_val_subjects=max(1, inner_val_subjects),
+                          au_input=au_input, epochs=epochs, seed=seed)
     ft = FinetuneConfig(steps=steps, batch_size=batch_size, lr=lr, inner_val_subjects=inner_val_subjects, seed=seed,
                         features=features)
     cfg = LosoConfig(manifest=str(manifest), shards=str(shards), out=str(out), init=str(init) if init else None,
-                     preset=preset, workers=workers, ray_address=ray_address, device=device, finetune=ft)
+                     preset=preset, workers=workers, ray_address=ray_address, device=device, finetune=ft,
+                     model=model, fold=fold)
     results = run(cfg)
     typer.echo(results_table(results))
     typer.echo(f"wrote {out}/results.json, {out}/results.txt, {out}/confusion.png, {out}/predictions.csv")
+
+
+@eval_app.command("compare")
+@one_line_errors
+def eval_compare(
+    runs: list[Path] = typer.Argument(..., help="run folders of `mer-eval loso` (each with results.json)"),
+    out: Optional[Path] = typer.Option(None, help="also write OUT.md (markdown) and OUT.png (the table as a picture)"),
+) -> None:
+    """Runs side by side: UF1, UAR, accuracy, per dataset, protocol flags (optimistic ones named), parameters."""
+    from mer_data.evaluation.compare import compare_rows, markdown, table_png, text
+
+    rows = compare_rows(runs)
+    typer.echo(text(rows))
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.with_suffix(".md").write_text(markdown(rows) + "\n")
+        table_png(rows, out.with_suffix(".png"))
+        typer.echo(f"wrote {out.with_suffix('.md')}, {out.with_suffix('.png')}")
 
 
 @eval_app.command("import-checkpoint")

@@ -211,6 +211,7 @@ def aggregate(records: list[dict], rows: list[dict], classes: list[str], meta: d
     folds = grouped(y_true, y_pred, [by_id[p["sample_id"]]["fold"] for p in preds], classes)
     results = {
         "uf1": pooled["uf1"], "uar": pooled["uar"], "n": pooled["n"], "classes": classes,
+        "accuracy": float(np.trace(np.array(pooled["confusion"]))) / max(1, pooled["n"]),
         "per_class": pooled["per_class"], "absent": pooled["absent"], "confusion": pooled["confusion"],
         "folds": {f: {"n": v["n"], "uf1": v["uf1"], "uar": v["uar"], "absent": v["absent"]} for f, v in folds.items()},
         "fold_mean": fold_mean(folds),
@@ -218,6 +219,9 @@ def aggregate(records: list[dict], rows: list[dict], classes: list[str], meta: d
         "init": cfg.init, "baseline": cfg.init is None, "missing_from_shards": missing,
         "model": cfg.model, "optimistic": cfg.labels(),
         "epochs_kept": {rec["fold"]: rec["epoch_kept"] for rec in records if "epoch_kept" in rec},
+        "params": next((rec["params"] for rec in records if "params" in rec), None),
+        "seconds_per_step": (float(np.mean([rec["seconds_per_step"] for rec in records])) if records
+                             and all("seconds_per_step" in rec for rec in records) else None),
         "config": {k: v for k, v in asdict(cfg).items()}, "version": __version__,
     }
     datasets = [by_id[p["sample_id"]]["dataset"] for p in preds]

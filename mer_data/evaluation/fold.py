@@ -15,6 +15,7 @@ too: also labelled optimistic (no deployed system has the annotation of the face
 from __future__ import annotations
 
 import copy
+import time
 from dataclasses import dataclass, fields, replace
 
 import numpy as np
@@ -108,7 +109,7 @@ def train_fold(fold: str, manifest: str, shards: str, n_classes: int, cfg: FoldC
     gen = torch.Generator().manual_seed(seed)
     loader = DataLoader(Subset(train, fit_idx), batch_size=mcfg.batch_size, shuffle=True, generator=gen,
                         collate_fn=collate)
-    best, history, kept = -1.0, [], None
+    best, history, kept, steps, t0 = -1.0, [], None, 0, time.perf_counter()
     y_test = [int(r["label_id"]) for r in test.rows]
     for epoch in range(mcfg.epochs):
         train.set_epoch(epoch)
@@ -119,6 +120,7 @@ def train_fold(fold: str, manifest: str, shards: str, n_classes: int, cfg: FoldC
             opt.zero_grad()
             loss.backward()
             opt.step()
+            steps += 1
             if on_step:
                 on_step(float(loss))
         score = None
@@ -131,11 +133,13 @@ def train_fold(fold: str, manifest: str, shards: str, n_classes: int, cfg: FoldC
         history.append({"epoch": epoch + 1, "loss": float(loss), "score": score})
         if score is not None and score > best:
             best, kept = score, (epoch + 1, copy.deepcopy(model.state_dict()))
+    seconds_per_step = (time.perf_counter() - t0) / max(1, steps)  # selection passes included
     epoch_kept = mcfg.epochs
     if kept is not None:
         epoch_kept, state = kept
         model.load_state_dict(state)
     preds = _predict(model, test, 64, device)
-    return {"fold": fold, "epoch_kept": epoch_kept, "history": history, "missing": {**train.missing, **test.missing},
+    return {"fold": fold, "epoch_kept": epoch_kept, "history": history, "steps": steps,
+            "params": sum(p.numel() for p in model.parameters()), "seconds_per_step": round(seconds_per_step, 4), "missing": {**train.missing, **test.missing},
             "predictions": [{"sample_id": r["sample_id"], "label_id": int(r["label_id"]), "pred": int(p)}
                             for r, p in zip(test.rows, preds)]}

@@ -15,9 +15,13 @@ def _pct(x: float | None) -> str:
 def results_table(results: dict) -> str:
     """Pooled UF1/UAR first (the MEGC2019 numbers), then per class, per dataset, and the fold mean, labelled as such."""
     kind = "training-only baseline (no pretraining)" if results.get("baseline") else f"init {results.get('init')}"
+    if results.get("model", "mubert") != "mubert":
+        fold = results["config"]["fold"]
+        kind = f"model {results['model']} ({fold['preset']}), select {fold['select']}"
     lines = [f"{results.get('dataset')} {results.get('protocol')}: {results['n']} samples, "
              f"{len(results['folds'])} folds, {kind}",
              f"pooled over all folds   UF1 {_pct(results['uf1'])}   UAR {_pct(results['uar'])}",
+             *[f"*** {flag} ***" for flag in results.get("optimistic", [])],
              "", f"{'class':<14}{'support':>8}{'F1':>8}{'recall':>8}"]
     for name, pc in results["per_class"].items():
         lines.append(f"{name:<14}{pc['support']:>8}{_pct(pc['f1']):>8}{_pct(pc['recall']):>8}")
