@@ -251,7 +251,8 @@ def _run_serial(specs: Iterator[ShardSpec], done: set[int], opts: WorkerOptions,
 
 def _run_ray(specs: Iterator[ShardSpec], done: set[int], opts: WorkerOptions, cfg: IngestConfig, bar: tqdm,
              tally: Tally) -> None:
-    """One Ray task per shard, retried up to cfg.max_retries times, at most IN_FLIGHT × workers queued at a time;
+    """One Ray task per shard, retried up to cfg.max_retries times, at most IN_FLIGHT × workers queued at a time
+    (`workers` in a joined session);
     results arrive in completion order (the bytes do not depend on it).
 
     Joins a running Ray session (or `cfg.ray_address`) when there is one, else starts a local one with `workers` CPUs.
@@ -266,7 +267,9 @@ def _run_ray(specs: Iterator[ShardSpec], done: set[int], opts: WorkerOptions, cf
     try:
         task = ray.remote(num_cpus=1, max_retries=cfg.max_retries, retry_exceptions=True)(_shard_on_node)
         pending: dict = {}  # task ref → its spec, only while in flight
-        limit = IN_FLIGHT * max(cfg.workers, 1)
+        # In a session of our own (workers CPUs) Ray runs `workers` tasks at once and queues the rest; a joined one may
+        # have more CPUs, and would run every queued task at once: there, in flight = running = `workers`.
+        limit = (IN_FLIGHT if started else 1) * max(cfg.workers, 1)
         for spec in specs:
             if spec.index in done:
                 tally.add_finished(spec.index)
