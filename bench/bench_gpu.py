@@ -1,5 +1,5 @@
 """The prepared GPU check: bf16 samples/s and MFU of the base preset, the loader's wait at 8 and 16 workers, and a
-torchrun (NCCL) run with exact resume — on a lent GPU machine in under 8 minutes; on CPU the same steps at the tiny size.
+torchrun (NCCL) run with exact resume — on a lent GPU machine in under 8 minutes; on CPU the same steps, tiny size.
 
     python bench/bench_gpu.py --json gpu.json        # GPU: base preset, bf16, 8/16 loader workers, one rank per GPU
     python bench/bench_gpu.py --smoke                # CPU: tiny preset, 1/2 workers, 2 gloo ranks (its own smoke test)
@@ -9,7 +9,7 @@ Steps, each timed and printed, all results also in --json:
 2. step      one μ-BERT (mb3) training step on a fixed batch, as `bench/bench_mubert.py` times it: median step time,
              samples/s, model FLOPs per step (torch.utils.flop_counter) and MFU against the GPU's dense bf16 peak;
 3. loader    `mubert.train.train` on those shards for each worker count: samples/s and the fraction of the time the
-             step waited for a batch (`data_wait_frac` of metrics.jsonl), the first log interval (worker start) left out;
+             step waited for a batch (`data_wait_frac` of metrics.jsonl), leaving out the first log interval (start);
 4. resume    `torchrun --nproc_per_node N` (one rank per GPU, NCCL; gloo on CPU) runs S steps straight, then S/2 with
              `--stop-at` and the rest with `--resume` (a launch each); the two metrics.jsonl must agree (bit for bit on
              CPU; on GPU the largest loss difference is printed, kernels being nondeterministic). With one GPU the
@@ -106,7 +106,7 @@ def loader_rate(shards: Path, work: Path, plan: Plan, workers: int) -> dict:
 
 
 def resume_worker(shards: str, work: str, preset: str, batch: int, steps: int, part: str) -> None:
-    """Run under torchrun: `straight` (S steps into work/straight), `stop` (S/2 into work/resumed) or `resume` (the rest).
+    """Under torchrun: `straight` (S steps into work/straight), `stop` (S/2 into work/resumed) or `resume` (the rest).
 
     One launch per part: a process group re-created in the same torchrun worker hangs."""
     from dataclasses import replace
@@ -173,7 +173,8 @@ def main(argv: list[str] | None = None) -> dict:
         shards, data = timed("data", make_shards, work, plan, preset_config(plan.preset).image_size)
         out = {"device": name, "plan": plan.__dict__ | {"loader_workers": list(plan.loader_workers)}, "data": data,
                "step": timed("step", step_rate, plan, device, peak),
-               "loader": [timed(f"loader {w} workers", loader_rate, shards, work, plan, w) for w in plan.loader_workers],
+               "loader": [timed(f"loader {w} workers", loader_rate, shards, work, plan, w)
+                          for w in plan.loader_workers],
                "resume": timed("torchrun resume", resume_check, shards, work / "resume", plan)}
     if args.json:
         args.json.write_text(json.dumps(out, indent=2))

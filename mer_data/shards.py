@@ -252,7 +252,8 @@ def _read_stats(path: Path) -> dict:
 
 def shard_problem(out: Path, index: int) -> str:
     """Why a shard with a stats file is not to be trusted without reading it through ("" when it looks finished):
-    a missing tar or parquet, an unreadable stats or parquet file, or a tar whose size is not the one recorded (truncated)."""
+    a missing tar or parquet, an unreadable stats or parquet file, or a tar whose size is not the one recorded
+    (cut short)."""
     paths = shard_paths(Path(out), index)
     missing = [p.name for p in (paths["tar"], paths["parquet"]) if not p.is_file()]
     if missing:

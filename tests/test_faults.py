@@ -167,3 +167,26 @@ def test_inspect_reports_the_bad_shard_and_a_rerun_rewrites_it(reference, tmp_pa
     assert res.exit_code == 0 and "1 redone" in res.output, res.output
     assert _bytes(out) == files
     assert CliRunner().invoke(data_app, ["inspect", str(out)]).exit_code == 0
+
+
+def test_a_ray_task_that_hit_a_full_disk_is_one_line_naming_the_shard():
+    """Ray raises a task's exception wrapped (RayTaskError, the original as `.cause`): the driver's line is the cause's,
+    with the shard number, not the wrapper's traceback."""
+    from types import SimpleNamespace
+
+    from mer_data import MerDataError
+
+    class RayError(Exception):
+        pass
+
+    class RayTaskError(RayError):
+        cause = shards.OutputError("cannot write /x/000003.tar: No space left on device")
+
+    def get(ref):
+        raise RayTaskError("Traceback (most recent call last): ...")
+
+    fake_ray = SimpleNamespace(wait=lambda refs, num_returns: (refs[:1], refs[1:]), get=get,
+                               exceptions=SimpleNamespace(RayError=RayError))
+    with pytest.raises(MerDataError, match=r"^shard 000003: cannot write /x/000003.tar: No space left on device$"):
+        ingest._collect(fake_ray, {"ref": SimpleNamespace(index=3)}, None, SimpleNamespace(add=print),
+                        ingest.IngestConfig())
