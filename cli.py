@@ -115,7 +115,9 @@ def ingest(
                                             "casme3c"),
     out: Path = typer.Option(..., help="shard directory"),
     root: Optional[Path] = typer.Option(None, help="the unpacked dataset (default data/<dataset>)"),
-    labeled: bool = typer.Option(False, help="one sample per annotated ME (f0 = onset, f1 = apex) for fine-tuning"),
+    labeled: bool = typer.Option(False, help="one sample per annotated ME (its frames onset..offset) for fine-tuning"),
+    frames: int = typer.Option(0, help="labeled: frames stored per sample, uniform over onset..offset (0 = all)"),
+    views: str = typer.Option("", help="labeled: views computed at ingest and stored with each sample (flow)"),
     annotations: Optional[Path] = typer.Option(None, help="labeled mode: the coding sheet (default: found under --root)"),
     delta: str = typer.Option("5:11", help="δ range LO:HI in frames (inclusive)"),
     pairs_per_frame: int = typer.Option(1, help="δ draws per anchor frame"),
@@ -152,7 +154,8 @@ def ingest(
     except ValueError as exc:
         raise MerDataError(f"--delta: {exc}") from None
     cfg = IngestConfig(dataset=dataset, root=str(root or ""), out=str(out), annotations=str(annotations or ""),
-                       labeled=labeled, delta=delta_range, pairs_per_frame=pairs_per_frame, stride=stride, seed=seed,
+                       labeled=labeled, frames=frames, views=tuple(v for v in views.split(",") if v),
+                       delta=delta_range, pairs_per_frame=pairs_per_frame, stride=stride, seed=seed,
                        size=size, face_detector=face_detector, face_model=str(face_model or ""),
                        min_confidence=min_confidence, detect_hz=detect_hz, smooth_s=smooth_s, tolerance_px=tolerance_px,
                        image_format=image_format, quality=quality,

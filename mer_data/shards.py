@@ -304,7 +304,8 @@ def verify_shard(out: Path, index: int) -> ShardReport:
 
 
 def _tar_keys(path: Path) -> tuple[list[str], list[str]]:
-    """Sample keys in tar order, plus problems: members of a key not adjacent, or not exactly f0, f1 and json."""
+    """Sample keys in tar order, plus problems: members of a key not adjacent, or not f0, f1 and json (plus, for a
+    labeled sample, its other frames t<n> and stored flow)."""
     keys, exts, problems = [], {}, []
     with tarfile.open(path) as tar:
         for name in tar.getnames():
@@ -321,8 +322,10 @@ def _tar_keys(path: Path) -> tuple[list[str], list[str]]:
         if size % _BLOCK or fh.read() != bytes(2 * _BLOCK):
             raise tarfile.ReadError(f"cut short at {size} bytes: no end-of-archive marker")
     for key, found in exts.items():
-        kinds = sorted(e.split(".")[0] for e in found)
-        if kinds != ["f0", "f1", "json"]:
+        kinds = [e.split(".")[0] for e in found]
+        extra = sorted(set(kinds) - {"f0", "f1", "json"})  # a labeled sample's other frames t<n> and stored views
+        if sorted(k for k in kinds if k in ("f0", "f1", "json")) != ["f0", "f1", "json"] or len(set(kinds)) < len(kinds) \
+                or any(not (k == "flow" or k[0] == "t" and k[1:].isdigit()) for k in extra):
             problems.append(f"sample {key} has members {sorted(found)}")
     return keys, problems
 

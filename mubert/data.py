@@ -97,8 +97,10 @@ def decode_pair(sample: dict) -> tuple[np.ndarray, np.ndarray, dict]:
 
 
 def _wanted_member(name: str) -> bool:
-    """Tar members worth reading: the frames and the json (so a pickle member is never even loaded)."""
-    return name.endswith(IMAGE_EXTS + ("json",))
+    """Tar members worth reading: f0, f1 and the json (so a pickle member is never even loaded, nor the other frames
+    and the stored flow of a labeled sample)."""
+    parts = name.split(".")
+    return parts[-1] == "json" or (parts[-1] in IMAGE_EXTS and len(parts) >= 3 and parts[-2] in ("f0", "f1"))
 
 
 def worker_position() -> tuple[int, int, int, int]:

@@ -26,6 +26,7 @@ from mer_data.records import Clip, Sample
 from mer_data.shards import STAT_COUNTS, finished_shards, output_errors, shard_paths, shard_problem, write_json
 from mer_data.track import TrackConfig
 from pipelines.plan import PairOptions, ShardSpec, layout_labeled, layout_unlabeled
+from pipelines.samples import STORED_VIEWS
 from pipelines.worker import WorkerOptions, close_detectors, run_shard
 
 RUN_ONLY = ("workers", "ray_address", "max_retries", "max_failure_rate", "overwrite", "face_model")  # no effect on bytes
@@ -40,7 +41,9 @@ class IngestConfig:
     root: str = ""  # dataset root folder ("" → data/<dataset>)
     out: str = "shards"  # output directory
     annotations: str = ""  # labeled mode: explicit coding sheet ("" → found inside root)
-    labeled: bool = False  # one sample per annotated ME (onset, apex) instead of pairs from every frame
+    labeled: bool = False  # one sample per annotated ME (onset..offset) instead of pairs from every frame
+    frames: int = 0  # labeled: frames stored per sample, uniform over onset..offset, onset/apex/offset kept (0 = all)
+    views: tuple[str, ...] = ()  # labeled: views computed once here and stored with each sample ("flow")
     delta: tuple[int, int] = (5, 11)  # inclusive δ range in frames
     pairs_per_frame: int = 1  # δ draws per anchor frame
     stride: int = 1  # anchor every stride-th frame
@@ -76,7 +79,10 @@ class IngestConfig:
                    f"--min-confidence {self.min_confidence}: expected {self.fallback_confidence}..1"),
                   (0.1 <= self.detect_hz <= 240, f"--detect-hz {self.detect_hz}: expected 0.1..240"),
                   (self.smooth_s > 0, "--smooth-s must be > 0"), (self.tolerance_px > 0, "--tolerance-px must be > 0"),
-                  (0.0 <= self.max_failure_rate <= 1.0, "--max-failure-rate must be within 0..1")]
+                  (0.0 <= self.max_failure_rate <= 1.0, "--max-failure-rate must be within 0..1"),
+                  (self.frames == 0 or self.frames >= 3, f"--frames {self.frames}: 0 (all) or at least 3"),
+                  (set(self.views) <= set(STORED_VIEWS), f"--views {','.join(self.views)}: expected {STORED_VIEWS}"),
+                  (self.labeled or not (self.frames or self.views), "--frames and --views need --labeled")]
         for ok, message in checks:
             if not ok:
                 raise MerDataError(message)
@@ -90,7 +96,8 @@ class IngestConfig:
     def resolved(self, model_sha256: str) -> dict:
         """The fields that determine the output bytes, with the face model identified by its sha256."""
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in RUN_ONLY}
-        out.update(delta=list(self.delta), exclude_subjects=list(self.exclude_subjects), face_model_sha256=model_sha256)
+        out.update(delta=list(self.delta), exclude_subjects=list(self.exclude_subjects), face_model_sha256=model_sha256,
+                   views=list(self.views))
         if self.face_detector == "mediapipe":  # every tracking constant, defaults included, decides the bytes
             out["track"] = {f.name: getattr(self.track(), f.name) for f in fields(TrackConfig)}
         return out
@@ -165,7 +172,7 @@ class Tally:
 
     def __init__(self, out: Path, started: float):
         self.out, self.t0 = out, started  # started: when the ingest began (time to the first shard counts from it)
-        self.shards = self.shards_run = self.rows = self.written = 0
+        self.shards = self.shards_run = self.rows = self.written = self.tar_bytes = 0
         self.nodes: set[str] = set()  # Ray nodes that ran a shard
         self.failures: Counter = Counter()
         self.counts: Counter = Counter()
@@ -175,6 +182,7 @@ class Tally:
     def add(self, stats: dict, ran: bool) -> None:
         self.shards += 1
         self.rows, self.written = self.rows + stats["rows"], self.written + stats["written"]
+        self.tar_bytes += stats.get("tar_bytes", 0)
         self.failures.update(stats["failures_by_reason"])
         self.counts.update({k: stats.get(k, 0) for k in STAT_COUNTS})
         if ran:
@@ -211,7 +219,8 @@ def run_ingest(cfg: IngestConfig, clips: list[Clip] | None = None, samples: list
     write_json(Path(cfg.out) / "ingest.json", info)
     opts = WorkerOptions(out=str(cfg.out), pairs=PairOptions(cfg.delta, cfg.pairs_per_frame, cfg.stride, cfg.seed),
                          labeled=cfg.labeled, size=cfg.size, image_format=cfg.image_format, quality=cfg.quality,
-                         face_detector=cfg.face_detector, face_model=model_path, track=cfg.track())
+                         face_detector=cfg.face_detector, face_model=model_path, track=cfg.track(),
+                         frames=cfg.frames, views=tuple(cfg.views))
     t_plan = time.perf_counter()
     tally = Tally(Path(cfg.out), t_start)
     tally.redone = redone
@@ -322,7 +331,8 @@ def summarize(cfg: IngestConfig, tally: Tally, seconds: float) -> dict:
             "detections_per_frame": round(counts["detections"] / counts["decoded"], 4) if counts["decoded"] else 0.0,
             "tracked_fraction": round(counts["anchors_tracked"] / anchors, 4) if anchors else 0.0,
             "frames_per_s": round(tally.encoded_now / seconds, 1) if seconds > 0 and tally.encoded_now else 0.0,
-            "first_shard_s": tally.first_shard_s, "ray_nodes": len(tally.nodes), "ok": ok, "message": message}
+            "first_shard_s": tally.first_shard_s, "ray_nodes": len(tally.nodes), "ok": ok, "message": message,
+            "kib_per_row": round(tally.tar_bytes / 1024 / written, 1) if written else 0.0}
 
 
 def format_summary(summary: dict) -> str:
@@ -330,7 +340,7 @@ def format_summary(summary: dict) -> str:
     lines = [f"{summary['written']} pairs in {summary['shards']} shards under {summary['out']} "
              f"({summary['shards_skipped']} already done, {summary['shards_redone']} redone: found cut short), "
              f"{summary['frames_encoded']} frames, "
-             f"{summary['frames_per_s']} frames/s",
+             f"{summary['frames_per_s']} frames/s, {summary['kib_per_row']} KiB of tar per pair or sample",
              f"face track: {summary['anchors_tracked']} anchor frames tracked, {summary['anchors_lost']} lost; "
              f"{summary['detections_per_frame']} detections and {summary['encodes_per_frame']} encodes per frame",
              f"failures: {summary['failures']} of {summary['rows']} rows ({summary['failure_rate']:.1%})"]

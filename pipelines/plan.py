@@ -185,7 +185,8 @@ def layout_labeled(clips: Iterable[Clip], samples: Iterable[Sample], shard_size:
 
 
 def _sample_row(clip: Clip, s: Sample, found: bool) -> dict:
-    labels = {"sample_id": s.sample_id, "emotion": s.emotion, "onset": s.onset, "apex": s.apex, "offset": s.offset}
+    labels = {"sample_id": s.sample_id, "emotion": s.emotion, "onset": s.onset, "apex": s.apex, "offset": s.offset,
+              "apex_policy": s.apex_policy}
     if s.status != STATUS_OK:
         return _row(clip, status=s.status, reason=s.reason, **labels)
     if not found:

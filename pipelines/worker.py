@@ -41,6 +41,8 @@ class WorkerOptions:
     face_detector: str = "mediapipe"  # "mediapipe" or "none" (resize the whole frame)
     face_model: str = ""  # path of the .tflite model (mediapipe only)
     track: TrackConfig = field(default_factory=TrackConfig)  # detection schedule, thresholds, smoothing, blocks
+    frames: int = 0  # labeled: frames stored per sample, spread over onset..offset (0 = all of them)
+    views: tuple[str, ...] = ()  # labeled: views computed at ingest and stored with each sample ("flow")
 
 
 _DETECTORS: dict[tuple, FaceDetector] = {}  # one detector per process, reused by every task and run it serves
@@ -120,6 +122,11 @@ def process_segment(rows: list[dict], span: ClipSpan, opts: WorkerOptions,
     Rows come sorted by t0 (pairs by anchor, samples by onset), the order in which the track hands out matrices."""
     pending = [r for r in rows if r["status"] == STATUS_OK]
     if not pending:
+        return
+    if opts.labeled:  # whole expressions: pipelines/samples.py
+        from pipelines.samples import process_samples
+
+        yield from process_samples(pending, span, opts, counts)
         return
     pairs = [(r["t0"], r["t1"]) for r in pending]
     if pairs != sorted(pairs, key=lambda p: p[0]):

@@ -43,3 +43,6 @@ def get(name: str) -> ModelEntry:
     if name not in MODELS:
         raise MerDataError(f"--model must be one of {', '.join(sorted(MODELS)) or '(none)'}, got {name!r}")
     return MODELS[name]
+
+from mer_data.models import fdp  # noqa: E402,F401  (registers "fdp")
+from mer_data.models import cva_fpf  # noqa: E402,F401  (registers "cva-fpf")
