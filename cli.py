@@ -193,6 +193,9 @@ def inspect(directory: Path = typer.Argument(..., help="shard directory written 
                f"{sum(totals['failures'].values())} failures {totals['failures'] or ''}".rstrip())
     for problem in totals["problems"]:
         typer.echo(f"MISMATCH {problem}", err=True)
+    if totals["bad_shards"]:
+        typer.echo(f"{len(totals['bad_shards'])} of {totals['shards']} shards have problems: "
+                   f"{', '.join(f'{i:06d}' for i in totals['bad_shards'])}", err=True)
     if totals["problems"]:
         raise typer.Exit(1)
 

@@ -14,6 +14,7 @@ Writes a synthetic tree to a temporary folder (or uses --root), then measures, i
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import tempfile
 import time
@@ -132,23 +133,52 @@ def main() -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+RAY_SHARD_SIZES = (100, 1000)  # rows per shard (= per Ray task) timed: small tasks, and the ingest's default
+
+
+def cpu_busy() -> tuple[int, int]:
+    """(busy, total) jiffies of all cores since boot, from /proc/stat: the machine's load during a run, ours and others'."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
 def ray_scaling(cfg: IngestConfig, clips, repeat: int, counts: list[int]) -> None:
+    """Ingest frames/s on Ray for each worker count and shard size, against 1 worker: best and spread of `repeat` runs.
+
+    Each worker count gets a Ray session of exactly that many CPUs (in one session of max(counts) CPUs, the "1 worker"
+    run ran two tasks at once: that is how the earlier bench measured 1.03x), and an untimed warm-up run first, so the
+    worker processes, their imports and face detectors are up before timing. The machine is shared: each run also
+    prints how busy all cores were (ours and other processes'), so a low ratio can be told from a busy machine.
+    """
     import dataclasses
+    import logging
 
     import ray
 
-    ray.init(num_cpus=max(counts), include_dashboard=False, log_to_driver=False)
-    try:
-        rates = {}
+    cores = os.cpu_count() or 1
+    for shard_size in RAY_SHARD_SIZES:
+        base = None
         for workers in counts:
-            run_cfg = dataclasses.replace(cfg, workers=workers, shard_size=100)
-            for _ in range(repeat):
-                summary, seconds = timed(lambda: run_ingest(run_cfg, clips))
-                rates[workers] = max(rates.get(workers, 0.0), summary["frames_encoded"] / seconds)
-            print(f"ingest on Ray, {workers:>2} worker(s): {rates[workers]:8.1f} frames/s   "
-                  f"{rates[workers] / rates[counts[0]]:.2f}x {counts[0]} worker(s)", flush=True)
-    finally:
-        ray.shutdown()
+            run_cfg = dataclasses.replace(cfg, workers=workers, shard_size=shard_size)
+            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+            try:
+                run_ingest(run_cfg, clips)  # warm-up
+                rates, loads = [], []
+                for _ in range(repeat):
+                    b0, t0 = cpu_busy()
+                    summary, seconds = timed(lambda: run_ingest(run_cfg, clips))
+                    b1, t1 = cpu_busy()
+                    rates.append(summary["frames_encoded"] / seconds)
+                    loads.append(cores * (b1 - b0) / max(t1 - t0, 1))
+            finally:
+                ray.shutdown()
+            base = base or rates
+            print(f"Ray, shard size {shard_size:>5} ({summary['shards']:>3} tasks), {workers:>2} worker(s): "
+                  f"{max(rates):7.1f} frames/s best, runs {' '.join(f'{r:.0f}' for r in rates)} | "
+                  f"{max(rates) / max(base):.2f}x {counts[0]} worker(s) (bests), per-run ratios "
+                  f"{min(rates) / max(base):.2f}..{max(rates) / min(base):.2f} | cores busy "
+                  f"{' '.join(f'{x:.1f}' for x in loads)} of {cores}", flush=True)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 A shard `{i:06d}` is three files: `.tar` (WebDataset samples `KEY.f0.jpg`, `KEY.f1.jpg`, `KEY.json`, adjacent),
 `.parquet` (one row per planned pair, failures included with status and reason) and `_stats.json`, written last, whose
-existence marks the shard finished. Each file is written under a `.tmp` name and renamed when complete.
+existence marks the shard finished. Each file is written under a `.tmp` name and renamed when complete; a write that
+fails (disk full, read-only or vanished folder) removes its `.tmp` and raises `OutputError`, one line naming the path.
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ import json
 import os
 import tarfile
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from mer_data import MerDataError
 from mer_data.facemodel import sha256_file
 from mer_data.records import STATUS_OK
 
@@ -54,6 +58,52 @@ def shard_paths(out: Path, index: int) -> dict[str, Path]:
 
 def _tmp(path: Path) -> Path:
     return path.with_name(path.name + ".tmp")
+
+
+class OutputError(MerDataError):
+    """An output file could not be written (disk full, read-only or vanished folder); the message names the path."""
+
+
+def describe_os_error(path: Path, exc: OSError) -> str:
+    """One line for an OSError met writing `path`: the path, and the system's reason (a vanished folder said so)."""
+    path = Path(path)
+    why = exc.strerror or str(exc)
+    if isinstance(exc, FileNotFoundError) and not path.parent.is_dir():
+        why = f"the folder {path.parent} is gone"
+    return f"cannot write {path}: {why}"
+
+
+@contextmanager
+def output_errors(path: Path) -> Iterator[None]:
+    """Turn an OSError raised in the block into an OutputError naming `path`."""
+    try:
+        yield
+    except OutputError:
+        raise
+    except OSError as exc:
+        raise OutputError(describe_os_error(path, exc)) from exc
+
+
+def _discard(file, tmp: Path) -> None:
+    """Close and remove a partial file after a failure; errors here would only hide the first one."""
+    with suppress(OSError):  # a close that cannot flush (disk full) or an unlink on a read-only disk
+        if file is not None:
+            file.close()
+        tmp.unlink(missing_ok=True)
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """Write `data` to `path` via its `.tmp` name (renamed when complete); OutputError naming the path on failure."""
+    tmp, file = _tmp(Path(path)), None
+    try:
+        with output_errors(path):
+            file = open(tmp, "wb")
+            file.write(data)
+            file.close()
+            os.replace(tmp, path)
+    except OutputError:
+        _discard(file, tmp)
+        raise
 
 
 _BLOCK, _RECORD = 512, 10240  # tar block and record sizes (tarfile pads the archive to whole records, like tar -b20)
@@ -93,11 +143,13 @@ class TarShardWriter:
         self.sha256 = ""  # set when the tar is complete
 
     def __enter__(self) -> TarShardWriter:
-        self._file = open(self._tmp, "wb")
+        with output_errors(self.path):
+            self._file = open(self._tmp, "wb")
         return self
 
     def _write(self, data: bytes) -> None:
-        self._file.write(data)
+        with output_errors(self.path):
+            self._file.write(data)
         self._hash.update(data)
         self.size += len(data)
 
@@ -112,25 +164,27 @@ class TarShardWriter:
         self._write(b"".join(parts))
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            _discard(self._file, self._tmp)
+            return
         try:
-            if exc_type is None:
-                self._write(bytes(2 * _BLOCK))  # end-of-archive marker, then pad to a whole record
-                self._write(bytes(-self.size % _RECORD))
-                self.sha256 = self._hash.hexdigest()
-        finally:
-            self._file.close()
-        if exc_type is None:
-            os.replace(self._tmp, self.path)
-        else:
-            self._tmp.unlink(missing_ok=True)
+            self._write(bytes(2 * _BLOCK))  # end-of-archive marker, then pad to a whole record
+            self._write(bytes(-self.size % _RECORD))
+            with output_errors(self.path):  # close flushes: a full disk may only show here
+                self._file.close()
+                os.replace(self._tmp, self.path)
+        except OutputError:
+            _discard(self._file, self._tmp)
+            raise
+        self.sha256 = self._hash.hexdigest()
 
 
 def write_rows(path: Path, rows: list[dict]) -> None:
     """Write pair rows as parquet with the fixed ROW_SCHEMA (missing columns null), via a temp name."""
     table = pa.Table.from_pylist([{k: row.get(k) for k in ROW_SCHEMA.names} for row in rows], schema=ROW_SCHEMA)
-    tmp = _tmp(Path(path))
-    pq.write_table(table, tmp, compression="zstd", write_statistics=False)
-    os.replace(tmp, path)
+    buffer = pa.BufferOutputStream()  # in memory, then one write: every output byte goes through `write_bytes`
+    pq.write_table(table, buffer, compression="zstd", write_statistics=False)
+    write_bytes(path, buffer.getvalue().to_pybytes())
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -160,9 +214,7 @@ def shard_stats(index: int, rows: list[dict], counts: dict, tar: Path | TarShard
 
 def write_json(path: Path, obj: dict) -> None:
     """Write JSON (sorted keys, indented) via a temp name, so a file that exists is complete."""
-    tmp = _tmp(Path(path))
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
 
 
 @dataclass
@@ -181,19 +233,62 @@ def finished_shards(out: Path) -> list[int]:
     return sorted(int(p.name[:6]) for p in Path(out).glob("[0-9]" * 6 + "_stats.json"))
 
 
+def _read(report: ShardReport, path: Path, reader: Callable[[Path], object]) -> object | None:
+    """`reader(path)`, or None with a problem line naming the path when the file is truncated or not what it claims."""
+    try:
+        return reader(path)
+    except (OSError, ValueError, EOFError, tarfile.TarError, pa.ArrowException) as exc:  # ValueError: JSON, UTF-8
+        why = str(exc).strip().splitlines()[0].rstrip(":") if str(exc).strip() else type(exc).__name__
+        report.problems.append(f"{path}: unreadable, truncated or not a {path.suffix[1:]} file ({why})")
+        return None
+
+
+def _read_stats(path: Path) -> dict:
+    stats = json.loads(path.read_text())
+    if not isinstance(stats, dict):
+        raise ValueError(f"expected a JSON object, found {type(stats).__name__}")
+    return stats
+
+
+def shard_problem(out: Path, index: int) -> str:
+    """Why a shard with a stats file is not to be trusted without reading it through ("" when it looks finished):
+    a missing tar or parquet, an unreadable stats or parquet file, or a tar whose size is not the one recorded
+    (cut short)."""
+    paths = shard_paths(Path(out), index)
+    missing = [p.name for p in (paths["tar"], paths["parquet"]) if not p.is_file()]
+    if missing:
+        return f"missing {', '.join(missing)}"
+    try:
+        recorded = _read_stats(paths["stats"]).get("tar_bytes")
+    except (OSError, ValueError) as exc:
+        return f"unreadable {paths['stats'].name} ({exc})"
+    try:
+        pq.read_metadata(paths["parquet"])  # the footer only: cheap
+    except (OSError, pa.ArrowException) as exc:
+        return f"unreadable {paths['parquet'].name} ({exc})"
+    size = paths["tar"].stat().st_size
+    return "" if size == recorded else f"{paths['tar'].name} has {size} bytes, its stats say {recorded}"
+
+
 def verify_shard(out: Path, index: int) -> ShardReport:
-    """Check a finished shard: tar members vs parquet rows vs stats, and that webdataset reads every sample."""
+    """Check a finished shard: tar members vs parquet rows vs stats, and that webdataset reads every sample.
+
+    A file that cannot be read (truncated, garbage) is one problem naming its path; the checks that need it are skipped.
+    """
     paths, report = shard_paths(Path(out), index), ShardReport(index)
     missing = [p.name for p in paths.values() if not p.is_file()]
     if missing:
         report.problems.append(f"shard {shard_name(index)}: missing {', '.join(missing)}")
         return report
-    rows = read_rows(paths["parquet"])
-    stats = json.loads(paths["stats"].read_text())
+    rows = _read(report, paths["parquet"], read_rows)
+    stats = _read(report, paths["stats"], _read_stats)
+    tar = _read(report, paths["tar"], _tar_keys)
+    if rows is None or stats is None or tar is None:
+        return report
     report.rows, report.failures = len(rows), Counter(r["status"] for r in rows if r["status"] != STATUS_OK)
     ok_keys = [r["key"] for r in rows if r["status"] == STATUS_OK]
     report.written = len(ok_keys)
-    tar_keys, bad = _tar_keys(paths["tar"])
+    tar_keys, bad = tar
     report.problems += [f"{paths['tar'].name}: {b}" for b in bad]
     if tar_keys != ok_keys:
         report.problems.append(f"{paths['tar'].name}: {len(tar_keys)} samples vs {len(ok_keys)} ok parquet rows "
@@ -203,7 +298,8 @@ def verify_shard(out: Path, index: int) -> ShardReport:
     for name, value in expect.items():
         if stats.get(name) != value:
             report.problems.append(f"{paths['stats'].name}: {name} {stats.get(name)!r} != {value!r}")
-    report.problems += _check_webdataset(paths["tar"], {r["key"]: r for r in rows if r["status"] == STATUS_OK})
+    ok_rows = {r["key"]: r for r in rows if r["status"] == STATUS_OK}
+    report.problems += _read(report, paths["tar"], lambda p: _check_webdataset(p, ok_rows)) or []
     return report
 
 
@@ -220,6 +316,11 @@ def _tar_keys(path: Path) -> tuple[list[str], list[str]]:
                 keys.append(key)
                 exts[key] = []
             exts[key].append(ext)
+    size = path.stat().st_size
+    with open(path, "rb") as fh:  # tarfile stops quietly at a cut inside a member: look for the end marker
+        fh.seek(max(size - 2 * _BLOCK, 0))
+        if size % _BLOCK or fh.read() != bytes(2 * _BLOCK):
+            raise tarfile.ReadError(f"cut short at {size} bytes: no end-of-archive marker")
     for key, found in exts.items():
         kinds = [e.split(".")[0] for e in found]
         extra = sorted(set(kinds) - {"f0", "f1", "json"})  # a labeled sample's other frames t<n> and stored views
@@ -236,8 +337,11 @@ def _check_webdataset(path: Path, ok_rows: dict[str, dict]) -> list[str]:
     problems, seen = [], 0
     for sample in wds.WebDataset(str(path), shardshuffle=False, empty_check=False):
         seen += 1
-        meta = json.loads(sample["json"])
         row = ok_rows.get(sample["__key__"])
+        if "json" not in sample:  # a tar cut short inside a sample
+            problems.append(f"{path.name}: webdataset sample {sample['__key__']} has no json member")
+            continue
+        meta = json.loads(sample["json"])
         if row is None:
             problems.append(f"{path.name}: webdataset sample {sample['__key__']} has no ok parquet row")
         elif (meta.get("t0"), meta.get("t1"), meta.get("clip")) != (row["t0"], row["t1"], row["clip"]):
@@ -251,13 +355,15 @@ def inspect_dir(out: Path) -> dict:
     """Verify every shard under `out`; totals plus the list of problems (empty when all is consistent)."""
     out = Path(out)
     indices = sorted(set(finished_shards(out)) | {int(p.stem) for p in out.glob("[0-9]" * 6 + ".tar")})
-    totals = {"shards": len(indices), "rows": 0, "written": 0, "failures": Counter(), "problems": []}
+    totals = {"shards": len(indices), "rows": 0, "written": 0, "failures": Counter(), "problems": [],
+              "bad_shards": []}
     for index in indices:
         rep = verify_shard(out, index)
         totals["rows"] += rep.rows
         totals["written"] += rep.written
         totals["failures"] += rep.failures
         totals["problems"] += rep.problems
+        totals["bad_shards"] += [index] if rep.problems else []
     if not indices:
         totals["problems"].append(f"{out}: no shards")
     totals["failures"] = dict(sorted(totals["failures"].items()))

@@ -23,7 +23,7 @@ from tqdm import tqdm
 from mer_data import MerDataError, __version__
 from mer_data.facemodel import resolve_model, sha256_file
 from mer_data.records import Clip, Sample
-from mer_data.shards import STAT_COUNTS, finished_shards, shard_paths, write_json
+from mer_data.shards import STAT_COUNTS, finished_shards, output_errors, shard_paths, shard_problem, write_json
 from mer_data.track import TrackConfig
 from pipelines.plan import PairOptions, ShardSpec, layout_labeled, layout_unlabeled
 from pipelines.samples import STORED_VIEWS
@@ -129,26 +129,32 @@ def layout(cfg: IngestConfig, clips: list[Clip], samples: list[Sample]) -> tuple
     return layout_unlabeled(kept, opts, cfg.shard_size), len(kept)
 
 
-def prepare_out(cfg: IngestConfig, resolved: dict) -> list[int]:
-    """Create or check the output directory; returns the shards already finished (to skip)."""
+def prepare_out(cfg: IngestConfig, resolved: dict) -> tuple[list[int], list[int]]:
+    """Create or check the output directory; returns the shards already finished (to skip) and those found cut short
+    or incomplete, whose files are removed so that this run writes them again."""
     out = Path(cfg.out)
     meta = out / "ingest.json"
-    if cfg.overwrite and out.is_dir():
-        for pattern in ("[0-9]" * 6 + "*", "ingest.json", "*.tmp"):
-            for p in out.glob(pattern):
-                p.unlink()
-    elif meta.is_file():
-        previous = json.loads(meta.read_text()).get("config", {})
-        changed = sorted(k for k in set(previous) | set(resolved) if previous.get(k) != resolved.get(k))
-        if changed:
-            raise MerDataError(f"{out} holds shards written with a different config ({', '.join(changed)}): "
-                               "use another --out or --overwrite")
-    elif out.is_dir() and any(out.glob("[0-9]" * 6 + "*")):
-        raise MerDataError(f"{out} holds shards but no ingest.json: use another --out or --overwrite")
-    out.mkdir(parents=True, exist_ok=True)
-    for stray in out.glob("*.tmp"):  # a killed run's partial files; their shards are redone
-        stray.unlink()
-    return finished_shards(out)
+    with output_errors(out):  # a read-only or vanished --out: one line naming it
+        if cfg.overwrite and out.is_dir():
+            for pattern in ("[0-9]" * 6 + "*", "ingest.json", "*.tmp"):
+                for p in out.glob(pattern):
+                    p.unlink()
+        elif meta.is_file():
+            previous = json.loads(meta.read_text()).get("config", {})
+            changed = sorted(k for k in set(previous) | set(resolved) if previous.get(k) != resolved.get(k))
+            if changed:
+                raise MerDataError(f"{out} holds shards written with a different config ({', '.join(changed)}): "
+                                   "use another --out or --overwrite")
+        elif out.is_dir() and any(out.glob("[0-9]" * 6 + "*")):
+            raise MerDataError(f"{out} holds shards but no ingest.json: use another --out or --overwrite")
+        out.mkdir(parents=True, exist_ok=True)
+        for stray in out.glob("*.tmp"):  # a killed run's partial files; their shards are redone
+            stray.unlink()
+        redo = [i for i in finished_shards(out) if shard_problem(out, i)]
+        for index in redo:  # stats last: a crash while removing leaves the shard unfinished, not half-trusted
+            for kind in ("tar", "parquet", "stats"):
+                shard_paths(out, index)[kind].unlink(missing_ok=True)
+    return finished_shards(out), redo
 
 
 def _versions() -> dict:
@@ -171,6 +177,7 @@ class Tally:
         self.failures: Counter = Counter()
         self.counts: Counter = Counter()
         self.encoded_now, self.first_shard_s = 0, None
+        self.redone: list[int] = []  # finished shards found cut short at the start, written again by this run
 
     def add(self, stats: dict, ran: bool) -> None:
         self.shards += 1
@@ -202,11 +209,12 @@ def run_ingest(cfg: IngestConfig, clips: list[Clip] | None = None, samples: list
     if clips is None:
         clips, samples = load_inputs(cfg)
     resolved = cfg.resolved(model_sha)
-    done = set(prepare_out(cfg, resolved))
+    finished, redone = prepare_out(cfg, resolved)
+    done = set(finished)
     specs, n_clips = layout(cfg, clips, samples or [])
     info = {"config": resolved, "status": "running", "face_model": {"path": model_path, "sha256": model_sha},
             "run": {k: getattr(cfg, k) for k in RUN_ONLY if k != "face_model"}, "versions": _versions(),
-            "exclude_subjects": list(cfg.exclude_subjects),
+            "exclude_subjects": list(cfg.exclude_subjects), "redone_shards": redone,
             "excluded_clips": sum(c.subject in set(cfg.exclude_subjects) for c in clips)}
     write_json(Path(cfg.out) / "ingest.json", info)
     opts = WorkerOptions(out=str(cfg.out), pairs=PairOptions(cfg.delta, cfg.pairs_per_frame, cfg.stride, cfg.seed),
@@ -215,10 +223,13 @@ def run_ingest(cfg: IngestConfig, clips: list[Clip] | None = None, samples: list
                          frames=cfg.frames, views=tuple(cfg.views))
     t_plan = time.perf_counter()
     tally = Tally(Path(cfg.out), t_start)
+    tally.redone = redone
     bar = tqdm(total=n_clips, unit="clip", desc=f"ingest {cfg.dataset}", leave=False)
     run = _run_serial if cfg.workers == 0 else _run_ray
-    run(specs, done, opts, cfg, bar, tally)
-    bar.close()
+    try:
+        run(specs, done, opts, cfg, bar, tally)
+    finally:  # an error's one line must not land on the bar's line
+        bar.close()
     t_end = time.perf_counter()
     summary = summarize(cfg, tally, t_end - t_plan)
     info.update(status="complete", totals=summary,
@@ -249,7 +260,8 @@ def _run_serial(specs: Iterator[ShardSpec], done: set[int], opts: WorkerOptions,
 
 def _run_ray(specs: Iterator[ShardSpec], done: set[int], opts: WorkerOptions, cfg: IngestConfig, bar: tqdm,
              tally: Tally) -> None:
-    """One Ray task per shard, retried up to cfg.max_retries times, at most IN_FLIGHT × workers queued at a time;
+    """One Ray task per shard, retried up to cfg.max_retries times, at most IN_FLIGHT × workers queued at a time
+    (`workers` in a joined session);
     results arrive in completion order (the bytes do not depend on it).
 
     Joins a running Ray session (or `cfg.ray_address`) when there is one, else starts a local one with `workers` CPUs.
@@ -264,7 +276,9 @@ def _run_ray(specs: Iterator[ShardSpec], done: set[int], opts: WorkerOptions, cf
     try:
         task = ray.remote(num_cpus=1, max_retries=cfg.max_retries, retry_exceptions=True)(_shard_on_node)
         pending: dict = {}  # task ref → its spec, only while in flight
-        limit = IN_FLIGHT * max(cfg.workers, 1)
+        # In a session of our own (workers CPUs) Ray runs `workers` tasks at once and queues the rest; a joined one may
+        # have more CPUs, and would run every queued task at once: there, in flight = running = `workers`.
+        limit = (IN_FLIGHT if started else 1) * max(cfg.workers, 1)
         for spec in specs:
             if spec.index in done:
                 tally.add_finished(spec.index)
@@ -294,6 +308,8 @@ def _collect(ray, pending: dict, bar: tqdm, tally: Tally, cfg: IngestConfig) -> 
     try:
         tally.add(ray.get(ready[0]), ran=True)
     except ray.exceptions.RayError as exc:
+        if isinstance(getattr(exc, "cause", None), MerDataError):  # a full disk or a vanished --out: retries won't help
+            raise MerDataError(f"shard {spec.index:06d}: {exc.cause}") from None
         cause = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         raise MerDataError(f"shard {spec.index:06d} failed after {cfg.max_retries} retries: {cause}") from None
     _progress(bar, spec, tally)
@@ -308,7 +324,7 @@ def summarize(cfg: IngestConfig, tally: Tally, seconds: float) -> dict:
                else f"failure rate {rate:.2f} exceeds --max-failure-rate {cfg.max_failure_rate}")
     anchors = counts["anchors_tracked"] + counts["anchors_lost"]
     return {"out": str(cfg.out), "shards": tally.shards, "shards_run": tally.shards_run,
-            "shards_skipped": tally.shards - tally.shards_run, "rows": rows, "written": written,
+            "shards_skipped": tally.shards - tally.shards_run, "shards_redone": len(tally.redone), "rows": rows, "written": written,
             "failures": sum(failures.values()), "failures_by_reason": dict(sorted(failures.items())),
             "failure_rate": round(rate, 4), **{k: counts[k] for k in STAT_COUNTS},
             "encodes_per_frame": round(counts["encodes"] / counts["frames_encoded"], 4) if counts["frames_encoded"] else 0.0,
@@ -322,7 +338,8 @@ def summarize(cfg: IngestConfig, tally: Tally, seconds: float) -> dict:
 def format_summary(summary: dict) -> str:
     """A few lines a person can read after the progress bar."""
     lines = [f"{summary['written']} pairs in {summary['shards']} shards under {summary['out']} "
-             f"({summary['shards_skipped']} already done), {summary['frames_encoded']} frames, "
+             f"({summary['shards_skipped']} already done, {summary['shards_redone']} redone: found cut short), "
+             f"{summary['frames_encoded']} frames, "
              f"{summary['frames_per_s']} frames/s, {summary['kib_per_row']} KiB of tar per pair or sample",
              f"face track: {summary['anchors_tracked']} anchor frames tracked, {summary['anchors_lost']} lost; "
              f"{summary['detections_per_frame']} detections and {summary['encodes_per_frame']} encodes per frame",
