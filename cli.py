@@ -374,6 +374,19 @@ def eval_compare(
         typer.echo(f"wrote {out.with_suffix('.md')}, {out.with_suffix('.png')}")
 
 
+@eval_app.command("shuffle-labels")
+@one_line_errors
+def eval_shuffle_labels(
+    manifest: Path = typer.Argument(..., help="split manifest from `mer-data splits`"),
+    out: Path = typer.Option(..., help="manifest to write, its labels permuted"),
+    seed: int = typer.Option(0, help="seed of the permutation"),
+) -> None:
+    """The control task: the same samples and folds with permuted labels (honest protocols should score chance)."""
+    from manifests.shuffle import shuffle_labels
+
+    typer.echo(f"wrote {shuffle_labels(manifest, out, seed)} (labels permuted, seed {seed})")
+
+
 @eval_app.command("import-checkpoint")
 @one_line_errors
 def eval_import_checkpoint(
