@@ -12,7 +12,9 @@ of frames above it is a predicted interval.
 Where we differ: the flow is cv2 DualTVL1 (or Farneback) on our tracked, aligned face, not RLOF on the authors'
 crops; the reference's atan (not atan2) leaves the middle two ranges empty except for v = 0, and we keep that; a block
 with no flow vector scores 0 (the reference would take a mean of nothing); the reference sweeps p over 0.01..0.99 and
-reports each, we spot at one p (`MDMDConfig.p`); windows that leave the tracked face are gaps, and neither F nor C is
+reports each, we spot at one p (`MDMDConfig.p`); by default each peak of C above the threshold becomes the interval
+peak ± k (`intervals="peaks"`, ours: the reference's runs above the threshold are a few frames long, far below IoU 0.5
+with a real interval; `intervals="runs"` gives them); windows that leave the tracked face are gaps, and neither F nor C is
 computed across one (the reference has no tracking and no gaps). k comes from seconds (the reference's 12 frames at
 30 fps and 80 at 200 fps are 0.4 s for micro; 39 and 260 are 1.3 s for macro) unless given in frames.
 """
@@ -24,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mer_data.spot.features import VideoFeatures, compute_flow
-from mer_data.spot.peaks import Interval, relative_threshold, runs_above
+from mer_data.spot.peaks import Interval, peak_intervals, relative_threshold, runs_above
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,11 @@ class MDMDConfig:
     p: float = 0.5  # threshold = mean + p·(max − mean) of the contrast
     size: int = 64  # aligned face side, px
     flow: str = "tvl1"  # "tvl1" | "farneback"
+    intervals: str = "peaks"  # "runs": each run above the threshold (the reference) | "peaks": each peak ± k (ours)
+
+    def __post_init__(self) -> None:
+        if self.intervals not in ("runs", "peaks"):
+            raise ValueError(f"intervals must be 'runs' or 'peaks', got {self.intervals!r}")
 
     def frames(self, fps: float) -> int:
         """k in frames for a video at `fps`."""
@@ -102,4 +109,7 @@ def spot_mdmd(features: VideoFeatures, cfg: MDMDConfig) -> list[Interval]:
     """Intervals of one video from its F(t) (MDMDExtractor's features): runs of the contrast above the threshold."""
     k = cfg.frames(features.fps)
     c, ok = contrast(features.values[:, 0].astype(np.float64), features.valid, k - 1)
-    return runs_above(c, features.frames, ok, relative_threshold(c, ok, cfg.p))
+    threshold = relative_threshold(c, ok, cfg.p)
+    if cfg.intervals == "runs":
+        return runs_above(c, features.frames, ok, threshold)
+    return peak_intervals(c, features.frames, ok, threshold, half=k, distance=k)
