@@ -174,7 +174,7 @@ def spot(
                                                      "score)"),
     method: str = typer.Option("mdmd", help="spotter: mdmd (training-free, MEGC2020 baseline)"),
     k: int = typer.Option(0, help="MDMD head/tail distance in frames (0: 0.4 s at the video's rate)"),
-    p: float = typer.Option(0.5, help="threshold = mean + p*(max - mean) of the video's contrast"),
+    p: float = typer.Option(0.35, help="threshold = mean + p*(max - mean) of the video's contrast"),
     intervals: str = typer.Option("peaks", help="peaks (each peak +- k) | runs (the reference's runs above it)"),
     flow: str = typer.Option("tvl1", help="optical flow: tvl1 | farneback"),
     face_detector: str = typer.Option("mediapipe", help="mediapipe (tracked) | none (pre-cropped faces)"),

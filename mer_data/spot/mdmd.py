@@ -36,7 +36,7 @@ class MDMDConfig:
     k_s: float = 0.4  # head/tail distance in seconds (0.4: micro, 1.3: macro, as the reference's k)
     k: int = 0  # head/tail distance in frames; 0 = round(k_s · fps)
     blocks: int = 6  # the face is cut into blocks × blocks (the reference's 6)
-    p: float = 0.5  # threshold = mean + p·(max − mean) of the contrast
+    p: float = 0.35  # threshold = mean + p·(max − mean) of the contrast (0.3-0.4 best on the synthetic videos)
     size: int = 64  # aligned face side, px
     flow: str = "tvl1"  # "tvl1" | "farneback"
     intervals: str = "peaks"  # "runs": each run above the threshold (the reference) | "peaks": each peak ± k (ours)
