@@ -172,9 +172,12 @@ def spot(
     root: Path = typer.Option(..., help="dataset root"),
     out: Path = typer.Option(Path("preds.csv"), help="prediction file to write (.csv: video, onset, offset, type, "
                                                      "score)"),
-    method: str = typer.Option("mdmd", help="spotter: mdmd (training-free, MEGC2020 baseline)"),
-    k: int = typer.Option(0, help="MDMD head/tail distance in frames (0: 0.4 s at the video's rate)"),
-    p: float = typer.Option(0.35, help="threshold = mean + p*(max - mean) of the video's contrast"),
+    method: str = typer.Option("mdmd", help="spotter: mdmd (training-free, MEGC2020 baseline) | softnet (learned, "
+                                            "LOSO by subject on the sheet's micro-expressions)"),
+    k: int = typer.Option(0, help="frames: MDMD head/tail distance, SOFTNet flow distance (0: 0.4 s / 0.2 s)"),
+    p: Optional[float] = typer.Option(None, help="threshold = mean + p*(max - mean) per video (default: MDMD 0.35, "
+                                                 "SOFTNet 0.55)"),
+    epochs: int = typer.Option(10, help="SOFTNet training epochs per fold"),
     intervals: str = typer.Option("peaks", help="peaks (each peak +- k) | runs (the reference's runs above it)"),
     flow: str = typer.Option("tvl1", help="optical flow: tvl1 | farneback"),
     face_detector: str = typer.Option("mediapipe", help="mediapipe (tracked) | none (pre-cropped faces)"),
@@ -183,14 +186,16 @@ def spot(
     """Spot expression intervals in every long video of a dataset and write a prediction file."""
     from mer_data.spot.features import FeatureConfig
     from mer_data.spot.mdmd import MDMDConfig
+    from mer_data.spot.softnet import SoftNetConfig
     from pipelines.spot import SpotConfig, run_spot
 
     try:
-        mdmd = MDMDConfig(k=k, p=p, flow=flow, intervals=intervals)
+        mdmd = MDMDConfig(k=k, p=0.35 if p is None else p, flow=flow, intervals=intervals)
+        softnet = SoftNetConfig(k=k, p=0.55 if p is None else p, flow=flow, epochs=epochs)
         features = FeatureConfig(flow=flow, face_detector=face_detector)
     except ValueError as exc:
         raise MerDataError(str(exc)) from None
-    summary = run_spot(SpotConfig(dataset, root, out, method, mdmd, features, workers))
+    summary = run_spot(SpotConfig(dataset, root, out, method, mdmd, softnet, features, workers))
     typer.echo(f"{summary['videos']} videos, {summary['intervals']} intervals, {summary['frames_decoded']} frames "
                f"decoded, {summary['gap_windows']} windows off the face, {summary['seconds']} s -> {summary['out']}")
     for line in summary["failed"]:

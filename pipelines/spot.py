@@ -1,5 +1,6 @@
 """The spotting pipeline: every long video of a dataset tracked and featured (serial, or one Ray task per video with
-a bounded number in flight), spotted, and written as one prediction file.
+a bounded number in flight), spotted (MDMD inside the task; SOFTNet on the driver, fold by fold, leave one subject
+out, trained on the sheet's micro-expressions), and written as one prediction file.
 
 Each task streams its video window by window (`mer_data.spot.features`), so a worker holds a matrix block of frames
 and the video's per-frame feature rows, never the video. `pipelines/ingest.py` and this module are the ones that import
@@ -19,9 +20,11 @@ from mer_data.datasets import adapter
 from mer_data.records import STATUS_OK, Clip
 from mer_data.spot.features import FeatureConfig, VideoFeatures, video_features
 from mer_data.spot.mdmd import MDMDConfig, MDMDExtractor, spot_mdmd
+from mer_data.spot.softnet import SoftNetConfig, SoftNetExtractor
+from mer_data.spot.softnet import loso as softnet_loso
 from pipelines.plan import list_clip
 
-METHODS = ("mdmd",)
+METHODS = ("mdmd", "softnet")
 COLUMNS = ("video", "onset", "offset", "type", "score")
 
 
@@ -32,8 +35,9 @@ class SpotConfig:
     dataset: str  # registry name of a long-video dataset: casme_sq | samm_lv
     root: Path  # dataset root
     out: Path  # prediction file to write (.csv)
-    method: str = "mdmd"  # spotter: mdmd
+    method: str = "mdmd"  # spotter: mdmd (training-free) | softnet (learned, LOSO by subject)
     mdmd: MDMDConfig = field(default_factory=MDMDConfig)  # MDMD settings (k, blocks, p, face size, flow)
+    softnet: SoftNetConfig = field(default_factory=SoftNetConfig)  # SOFTNet settings (k, p, epochs, flow)
     features: FeatureConfig = field(default_factory=FeatureConfig)  # tracking and alignment
     workers: int = 0  # Ray tasks in parallel; 0 = serial, in this process
     micro_s: float = 0.5  # an interval this long or shorter (seconds) is typed micro, longer macro (MEGC's rule)
@@ -50,54 +54,72 @@ def video_id(clip: Clip) -> str:
     return clip.key
 
 
-def spot_video(clip: Clip, cfg: SpotConfig) -> tuple[list[dict], VideoFeatures | None, str]:
-    """(prediction rows, features, '') for one video, or ([], None, why) when it cannot be read."""
+def _extractor(cfg: SpotConfig, fps: float):
+    return MDMDExtractor(cfg.mdmd, fps) if cfg.method == "mdmd" else SoftNetExtractor(cfg.softnet, fps)
+
+
+def featured_video(clip: Clip, cfg: SpotConfig) -> tuple[VideoFeatures | None, str]:
+    """(the video's features for the method, '') or (None, why it cannot be read)."""
     span = list_clip(clip)
     if span.status != STATUS_OK:
-        return [], None, span.reason
-    extractor = MDMDExtractor(cfg.mdmd, span.fps)
-    feats = video_features(clip, span.first, span.last, span.fps, extractor,
-                           FeatureConfig(cfg.mdmd.flow, cfg.features.face_detector, cfg.features.face_model,
-                                         cfg.features.track))
-    rows = [{"video": video_id(clip), "onset": a, "offset": b,
-             "type": "micro" if (b - a + 1) <= cfg.micro_s * span.fps else "macro", "score": round(s, 6)}
-            for a, b, s in spot_mdmd(feats, cfg.mdmd)]
-    return rows, feats, ""
+        return None, span.reason
+    flow = cfg.mdmd.flow if cfg.method == "mdmd" else cfg.softnet.flow
+    feature_cfg = FeatureConfig(flow, cfg.features.face_detector, cfg.features.face_model, cfg.features.track)
+    return video_features(clip, span.first, span.last, span.fps, _extractor(cfg, span.fps), feature_cfg), ""
 
 
-def _spot_serial(clips: list[Clip], cfg: SpotConfig):
+def _mdmd_task(clip: Clip, cfg: SpotConfig) -> tuple[list, VideoFeatures | None, str]:
+    """MDMD on one video: its intervals, and its features without their rows (only the counts travel back)."""
+    feats, reason = featured_video(clip, cfg)
+    if feats is None:
+        return [], None, reason
+    found = spot_mdmd(feats, cfg.mdmd)
+    return found, VideoFeatures(feats.frames, feats.values[:, :0], feats.valid, feats.fps, feats.decoded), ""
+
+
+def _softnet_task(clip: Clip, cfg: SpotConfig) -> tuple[list, VideoFeatures | None, str]:
+    """SOFTNet's inputs of one video (spotted later, fold by fold, on the driver)."""
+    feats, reason = featured_video(clip, cfg)
+    return [], feats, reason
+
+
+def _serial(task, clips: list[Clip], cfg: SpotConfig):
     for clip in clips:
-        yield clip, spot_video(clip, cfg)
+        yield clip, task(clip, cfg)
 
 
-def _spot_ray(clips: list[Clip], cfg: SpotConfig):
-    """One task per video, at most 2 × workers in flight; results in video order."""
+def _ray(task, clips: list[Clip], cfg: SpotConfig):
+    """One Ray task per video, at most 2 × workers in flight; results in video order."""
     import ray
 
     started = not ray.is_initialized()
     if started:
         ray.init(num_cpus=cfg.workers, include_dashboard=False, log_to_driver=False)
     try:
-        task = ray.remote(num_cpus=1)(_light_spot)
+        remote = ray.remote(num_cpus=1)(task)
         pending, done, todo = {}, {}, list(enumerate(clips))
         while todo or pending:
             while todo and len(pending) < 2 * cfg.workers:
                 i, clip = todo.pop(0)
-                pending[task.remote(clip, cfg)] = i
+                pending[remote.remote(clip, cfg)] = i
             ready, _ = ray.wait(list(pending), num_returns=1)
             done[pending.pop(ready[0])] = ray.get(ready[0])
         for i, clip in enumerate(clips):
-            yield clip, done[i]
+            yield clip, done.pop(i)
     finally:
         if started:
             ray.shutdown()
 
 
-def _light_spot(clip: Clip, cfg: SpotConfig):
-    """spot_video without the features array (only the rows and counts travel back)."""
-    rows, feats, reason = spot_video(clip, cfg)
-    return rows, None if feats is None else VideoFeatures(feats.frames[:0], feats.values[:0], feats.valid,
-                                                           feats.fps, feats.decoded), reason
+def micro_labels(cfg: SpotConfig) -> dict[str, list[tuple[int, int]]]:
+    """The dataset's usable micro-expression intervals by video id (SOFTNet's training targets)."""
+    from mer_data.datasets import clip_for
+
+    labels: dict[str, list[tuple[int, int]]] = {}
+    for s in adapter(cfg.dataset).iter_samples(cfg.root):
+        if s.status == STATUS_OK and s.onset is not None and s.offset is not None:
+            labels.setdefault(video_id(clip_for(s)), []).append((s.onset, s.offset))
+    return labels
 
 
 def write_predictions(path: Path, rows: list[dict]) -> None:
@@ -111,20 +133,31 @@ def write_predictions(path: Path, rows: list[dict]) -> None:
     os.replace(tmp, path)
 
 
+def _row(video: str, interval, fps: float, micro_s: float) -> dict:
+    a, b, score = interval
+    return {"video": video, "onset": a, "offset": b, "type": "micro" if b - a + 1 <= micro_s * fps else "macro",
+            "score": round(score, 6)}
+
+
 def run_spot(cfg: SpotConfig) -> dict:
     """Spot every video of the dataset and write the prediction file; returns a summary."""
     start = time.perf_counter()
     clips = list(adapter(cfg.dataset).iter_clips(cfg.root))
     if not clips:
         raise MerDataError(f"--root {cfg.root}: no {cfg.dataset} video folder found")
-    rows, failed, frames, gaps = [], [], 0, 0
-    for clip, (video_rows, feats, reason) in (_spot_ray if cfg.workers else _spot_serial)(clips, cfg):
-        rows += video_rows
+    task = _mdmd_task if cfg.method == "mdmd" else _softnet_task
+    found, failed, videos = {}, [], {}
+    for clip, (intervals, feats, reason) in (_ray if cfg.workers else _serial)(task, clips, cfg):
         if feats is None:
             failed.append(f"{video_id(clip)}: {reason}")
-        else:
-            frames += feats.decoded
-            gaps += int((~feats.valid).sum())
+            continue
+        videos[video_id(clip)] = (clip.subject, feats)
+        found[video_id(clip)] = intervals
+    if cfg.method == "softnet":
+        found = softnet_loso(videos, micro_labels(cfg), cfg.softnet)
+    rows = [_row(v, i, videos[v][1].fps, cfg.micro_s) for v in videos for i in found[v]]
     write_predictions(cfg.out, rows)
-    return {"videos": len(clips), "failed": failed, "intervals": len(rows), "frames_decoded": frames,
-            "gap_windows": gaps, "seconds": round(time.perf_counter() - start, 2), "out": str(cfg.out)}
+    return {"videos": len(clips), "failed": failed, "intervals": len(rows),
+            "frames_decoded": sum(f.decoded for _, f in videos.values()),
+            "gap_windows": sum(int((~f.valid).sum()) for _, f in videos.values()),
+            "seconds": round(time.perf_counter() - start, 2), "out": str(cfg.out)}
