@@ -79,10 +79,22 @@ def splits(
     au_or: str = typer.Option("union", help="AU columns for an 'or' of AUs: union (every alternative) | first | none"),
     frame_tolerance: int = typer.Option(0, help="frames a clip on disk may start/end away from onset/offset "
                                                 "before the row gets a warning"),
+    task: str = typer.Option("mer", help="mer (micro-expression samples) | spot (every macro/micro interval and every "
+                                         "long video: casme_sq, samm_lv, casme3)"),
 ) -> None:
     """Write a validated split manifest (parquet) of every annotated micro-expression, with folds and statuses."""
     from manifests.build import SplitConfig, build_manifest, default_out, summarize
     from manifests.io import write_manifest
+
+    if task == "spot":
+        from manifests.spot import SpotConfig, build_spot_manifest, default_spot_out, summarize_spot, write_spot_manifest
+
+        spot_cfg = SpotConfig(dataset=dataset, root=root, annotations=annotations, apply_fixes=fixes)
+        spotting = build_spot_manifest(spot_cfg)
+        typer.echo(summarize_spot(spotting, write_spot_manifest(spotting, out or default_spot_out(spot_cfg))))
+        return
+    if task != "mer":
+        raise MerDataError(f"--task {task!r} is not mer or spot")
 
     cfg = SplitConfig(dataset=dataset, protocol=protocol, classes=classes, root=root, annotations=annotations,
                       camera=camera, smic_apex=smic_apex, apply_fixes=fixes, au_or=au_or, frame_tolerance=frame_tolerance)
@@ -397,6 +409,32 @@ def eval_maps(
     path = map_figure(init, out, onset=onset, apex=apex, align=align, face_model=face_model, shards=shards, count=count,
                       display=display)
     typer.echo(f"wrote {path}")
+
+
+@eval_app.command("spot")
+@one_line_errors
+def eval_spot(
+    manifest: Path = typer.Option(..., help="spotting manifest from `mer-data splits DATASET --task spot`"),
+    predictions: Path = typer.Option(..., help="predictions .csv/.parquet: video, onset, offset[, type, score, emotion]"),
+    convention: str = typer.Option("megc2020", help="megc2020 (MEGC baseline result_helper) | strs (STRS-Metric) | "
+                                                    "lgsnet (LGSNet's scorer)"),
+    threshold: float = typer.Option(0.5, help="IoU at or above which a prediction hits a ground truth"),
+    details: Optional[Path] = typer.Option(None, help="CSV of every match: prediction row, ground truth, TP/FP/FN"),
+) -> None:
+    """Score spotted intervals: TP/FP/FN, precision, recall, F1 for macro, micro, overall, per dataset and pooled."""
+    import csv
+
+    from mer_data.spot.metric import SpotMetric, evaluate_files, format_report, matches_rows
+
+    report = evaluate_files(manifest, predictions, SpotMetric(convention, threshold))
+    typer.echo(format_report(report))
+    if details is not None:
+        rows = matches_rows(report)
+        with open(details, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, ["video", "type", "outcome", "prediction", "truth", "iou"])
+            writer.writeheader()
+            writer.writerows(rows)
+        typer.echo(f"wrote {details} ({len(rows)} matches)")
 
 
 if __name__ == "__main__":
