@@ -9,8 +9,6 @@ ray.
 
 from __future__ import annotations
 
-import csv
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,13 +17,13 @@ from mer_data import MerDataError
 from mer_data.datasets import adapter
 from mer_data.records import STATUS_OK, Clip
 from mer_data.spot.features import FeatureConfig, VideoFeatures, video_features
+from mer_data.spot.predictions import write_predictions
 from mer_data.spot.mdmd import MDMDConfig, MDMDExtractor, spot_mdmd
 from mer_data.spot.softnet import SoftNetConfig, SoftNetExtractor
 from mer_data.spot.softnet import loso as softnet_loso
 from pipelines.plan import list_clip
 
 METHODS = ("mdmd", "softnet")
-COLUMNS = ("video", "onset", "offset", "type", "score")
 
 
 @dataclass(frozen=True)
@@ -34,7 +32,7 @@ class SpotConfig:
 
     dataset: str  # registry name of a long-video dataset: casme_sq | samm_lv
     root: Path  # dataset root
-    out: Path  # prediction file to write (.csv)
+    out: Path  # prediction file to write (.csv or .parquet)
     method: str = "mdmd"  # spotter: mdmd (training-free) | softnet (learned, LOSO by subject)
     mdmd: MDMDConfig = field(default_factory=MDMDConfig)  # MDMD settings (k, blocks, p, face size, flow)
     softnet: SoftNetConfig = field(default_factory=SoftNetConfig)  # SOFTNet settings (k, p, epochs, flow)
@@ -45,13 +43,15 @@ class SpotConfig:
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise MerDataError(f"--method {self.method!r}: choose one of {', '.join(METHODS)}")
-        if self.out.suffix != ".csv":
-            raise MerDataError(f"--out {self.out}: write predictions as .csv")
+        if self.out.suffix not in (".csv", ".parquet"):
+            raise MerDataError(f"--out {self.out}: write predictions as .csv or .parquet")
 
 
 def video_id(clip: Clip) -> str:
-    """The video's name in prediction files: the clip key (`casme_sq/s15/15_0101claptrap`)."""
-    return clip.key
+    """The video's id in prediction files, as the spotting manifest names it (`casme_sq/s15/15_0101`)."""
+    from manifests.spot import _disk_video_id  # the manifest's own naming; public at merge (see the report)
+
+    return _disk_video_id(clip.dataset, clip)
 
 
 def _extractor(cfg: SpotConfig, fps: float):
@@ -122,21 +122,10 @@ def micro_labels(cfg: SpotConfig) -> dict[str, list[tuple[int, int]]]:
     return labels
 
 
-def write_predictions(path: Path, rows: list[dict]) -> None:
-    """Rows (COLUMNS) as CSV, temp name then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
-
-
 def _row(video: str, interval, fps: float, micro_s: float) -> dict:
     a, b, score = interval
     return {"video": video, "onset": a, "offset": b, "type": "micro" if b - a + 1 <= micro_s * fps else "macro",
-            "score": round(score, 6)}
+            "score": round(score, 6), "emotion": None}
 
 
 def run_spot(cfg: SpotConfig) -> dict:
@@ -156,7 +145,7 @@ def run_spot(cfg: SpotConfig) -> dict:
     if cfg.method == "softnet":
         found = softnet_loso(videos, micro_labels(cfg), cfg.softnet)
     rows = [_row(v, i, videos[v][1].fps, cfg.micro_s) for v in videos for i in found[v]]
-    write_predictions(cfg.out, rows)
+    write_predictions(rows, cfg.out)
     return {"videos": len(clips), "failed": failed, "intervals": len(rows),
             "frames_decoded": sum(f.decoded for _, f in videos.values()),
             "gap_windows": sum(int((~f.valid).sum()) for _, f in videos.values()),
