@@ -4,13 +4,14 @@ synthetic long videos whose expressions sit at known frames."""
 from __future__ import annotations
 
 import csv
-import json
 
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 import cli
+from manifests.spot import SpotConfig as SpotManifestConfig
+from manifests.spot import build_spot_manifest
 from mer_data.spot.features import VideoFeatures
 from mer_data.spot.mdmd import MDMDConfig, block_value, contrast, mdmd_value, spot_mdmd
 from mer_data.spot.peaks import peak_intervals, relative_threshold, runs_above, segments
@@ -79,17 +80,17 @@ def test_spot_mdmd_skips_lost_windows():
 
 @pytest.fixture(scope="module")
 def spotted(tmp_path_factory):
-    """MDMD predictions on a synthetic CAS(ME)^2 of one subject (2 videos, 4 micro- and 2 macro-expressions)."""
+    """MDMD predictions on a synthetic CAS(ME)^2 of two subjects (4 videos, 8 micro- and 4 macro-expressions)."""
     root = tmp_path_factory.mktemp("spot") / "casme_sq"
     synthesize(SynthConfig("casme_sq", root, subjects=2, clips_per_subject=4, seed=3))
     out = root.parent / "preds.csv"
     result = CliRunner().invoke(cli.data_app, ["spot", "casme_sq", "--root", str(root), "--out", str(out),
                                                "--flow", "farneback"])
     assert result.exit_code == 0, result.output
-    truth: dict[str, list[tuple[int, int]]] = {}
-    for t in json.loads((root / "mer-data-synth.json").read_text())["truth"]:
-        video = "casme_sq/" + "/".join(t["source"].split("/")[1:])
-        truth.setdefault(video, []).append((t["onset"], t["offset"]))
+    truth: dict[str, list[tuple[int, int]]] = {}  # every macro and micro interval, as the spotting manifest lists it
+    for row in build_spot_manifest(SpotManifestConfig("casme_sq", root=root)).intervals:
+        if row["status"] == "ok":
+            truth.setdefault(row["video"], []).append((row["onset"], row["offset"]))
     with open(out) as fh:
         rows = list(csv.DictReader(fh))
     return rows, truth, result.output
