@@ -4,6 +4,9 @@ synthetic long videos whose expressions sit at known frames."""
 from __future__ import annotations
 
 import csv
+from pathlib import Path
+
+import cv2
 
 import numpy as np
 import pytest
@@ -12,10 +15,12 @@ from typer.testing import CliRunner
 import cli
 from manifests.spot import SpotConfig as SpotManifestConfig
 from manifests.spot import build_spot_manifest
-from mer_data.spot.features import VideoFeatures
-from mer_data.spot.mdmd import MDMDConfig, block_value, contrast, mdmd_value, spot_mdmd
+from mer_data.datasets import adapter
+from mer_data.spot.features import FeatureConfig, VideoFeatures, video_features
+from mer_data.spot.mdmd import MDMDConfig, MDMDExtractor, block_value, contrast, mdmd_value, spot_mdmd
 from mer_data.spot.peaks import peak_intervals, relative_threshold, runs_above, segments
 from mer_data.synth import SynthConfig, synthesize
+from pipelines.plan import list_clip
 
 
 def _f1(preds: dict[str, list[tuple[int, int]]], truth: dict[str, list[tuple[int, int]]]) -> float:
@@ -118,3 +123,20 @@ def test_mdmd_beats_a_random_spotter(spotted):
 def test_spot_rejects_a_bad_flag(tmp_path):
     result = CliRunner().invoke(cli.data_app, ["spot", "casme_sq", "--root", str(tmp_path), "--method", "guess"])
     assert result.exit_code == 2 and "--method 'guess'" in result.output
+
+
+def test_frames_without_a_face_are_gaps(tmp_path):
+    root = tmp_path / "casme_sq"
+    synthesize(SynthConfig("casme_sq", root, subjects=1, clips_per_subject=2, seed=1))
+    clip = next(iter(adapter("casme_sq").iter_clips(root)))
+    for n in range(50, 61):  # the face leaves the picture for 11 frames
+        path = Path(clip.source) / f"img{n}.jpg"
+        cv2.imwrite(str(path), np.zeros_like(cv2.imread(str(path))))
+    span = list_clip(clip)
+    cfg = MDMDConfig(k=6, flow="farneback")
+    feats = video_features(clip, span.first, span.last, span.fps, MDMDExtractor(cfg, span.fps),
+                           FeatureConfig(flow="farneback"))
+    touches = (feats.frames + 6 >= 50) & (feats.frames - 6 <= 60)  # windows t-6..t+6 holding a faceless frame
+    assert not feats.valid[touches].any() and np.isnan(feats.values[touches]).all()
+    assert feats.valid[~touches].mean() > 0.8
+    assert all(b < 50 or a > 60 for a, b, _ in spot_mdmd(feats, cfg))
