@@ -182,8 +182,8 @@ def ingest(
 def spot(
     dataset: str = typer.Argument(..., help="long-video dataset: casme_sq | samm_lv"),
     root: Path = typer.Option(..., help="dataset root"),
-    out: Path = typer.Option(Path("preds.csv"), help="prediction file to write (.csv: video, onset, offset, type, "
-                                                     "score)"),
+    out: Path = typer.Option(Path("preds.csv"), help="prediction file to write (.csv or .parquet: video, onset, "
+                                                     "offset, type, score, emotion)"),
     method: str = typer.Option("mdmd", help="spotter: mdmd (training-free, MEGC2020 baseline) | softnet (learned, "
                                             "LOSO by subject on the sheet's micro-expressions)"),
     k: int = typer.Option(0, help="frames: MDMD head/tail distance, SOFTNet flow distance (0: 0.4 s / 0.2 s)"),
