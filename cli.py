@@ -185,7 +185,9 @@ def spot(
     out: Path = typer.Option(Path("preds.csv"), help="prediction file to write (.csv or .parquet: video, onset, "
                                                      "offset, type, score, emotion)"),
     method: str = typer.Option("mdmd", help="spotter: mdmd (training-free, MEGC2020 baseline) | softnet (learned, "
-                                            "LOSO by subject on the sheet's micro-expressions)"),
+                                            "LOSO by subject on the sheet's micro-expressions) | mubert (diag(A) "
+                                            "change of a mer-train checkpoint)"),
+    checkpoint: Optional[Path] = typer.Option(None, help="--method mubert: the mer-train checkpoint (with DMA)"),
     k: int = typer.Option(0, help="frames: MDMD head/tail distance, SOFTNet flow distance (0: 0.4 s / 0.2 s)"),
     p: Optional[float] = typer.Option(None, help="threshold = mean + p*(max - mean) per video (default: MDMD 0.35, "
                                                  "SOFTNet 0.55)"),
@@ -198,16 +200,18 @@ def spot(
     """Spot expression intervals in every long video of a dataset and write a prediction file."""
     from mer_data.spot.features import FeatureConfig
     from mer_data.spot.mdmd import MDMDConfig
+    from mer_data.spot.mubert_signal import MuBertSignalConfig
     from mer_data.spot.softnet import SoftNetConfig
     from pipelines.spot import SpotConfig, run_spot
 
     try:
         mdmd = MDMDConfig(k=k, p=0.35 if p is None else p, flow=flow, intervals=intervals)
         softnet = SoftNetConfig(k=k, p=0.55 if p is None else p, flow=flow, epochs=epochs)
+        mubert = MuBertSignalConfig(str(checkpoint or ""), k=k, p=0.55 if p is None else p)
         features = FeatureConfig(flow=flow, face_detector=face_detector)
     except ValueError as exc:
         raise MerDataError(str(exc)) from None
-    summary = run_spot(SpotConfig(dataset, root, out, method, mdmd, softnet, features, workers))
+    summary = run_spot(SpotConfig(dataset, root, out, method, mdmd, softnet, mubert, features, workers))
     typer.echo(f"{summary['videos']} videos, {summary['intervals']} intervals, {summary['frames_decoded']} frames "
                f"decoded, {summary['gap_windows']} windows off the face, {summary['seconds']} s -> {summary['out']}")
     for line in summary["failed"]:

@@ -19,11 +19,13 @@ from mer_data.records import STATUS_OK, Clip
 from mer_data.spot.features import FeatureConfig, VideoFeatures, video_features
 from mer_data.spot.predictions import write_predictions
 from mer_data.spot.mdmd import MDMDConfig, MDMDExtractor, spot_mdmd
+from mer_data.spot.mubert_signal import MuBertExtractor, MuBertSignalConfig
+from mer_data.spot.mubert_signal import spot as spot_mubert
 from mer_data.spot.softnet import SoftNetConfig, SoftNetExtractor
 from mer_data.spot.softnet import loso as softnet_loso
 from pipelines.plan import list_clip
 
-METHODS = ("mdmd", "softnet")
+METHODS = ("mdmd", "softnet", "mubert")
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class SpotConfig:
     method: str = "mdmd"  # spotter: mdmd (training-free) | softnet (learned, LOSO by subject)
     mdmd: MDMDConfig = field(default_factory=MDMDConfig)  # MDMD settings (k, blocks, p, face size, flow)
     softnet: SoftNetConfig = field(default_factory=SoftNetConfig)  # SOFTNet settings (k, p, epochs, flow)
+    mubert: MuBertSignalConfig = field(default_factory=MuBertSignalConfig)  # μ-BERT checkpoint, k, p
     features: FeatureConfig = field(default_factory=FeatureConfig)  # tracking and alignment
     workers: int = 0  # Ray tasks in parallel; 0 = serial, in this process
     micro_s: float = 0.5  # an interval this long or shorter (seconds) is typed micro, longer macro (MEGC's rule)
@@ -43,6 +46,8 @@ class SpotConfig:
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise MerDataError(f"--method {self.method!r}: choose one of {', '.join(METHODS)}")
+        if self.method == "mubert" and not self.mubert.checkpoint:
+            raise MerDataError("--method mubert needs --checkpoint (a mer-train checkpoint with DMA)")
         if self.out.suffix not in (".csv", ".parquet"):
             raise MerDataError(f"--out {self.out}: write predictions as .csv or .parquet")
 
@@ -55,6 +60,8 @@ def video_id(clip: Clip) -> str:
 
 
 def _extractor(cfg: SpotConfig, fps: float):
+    if cfg.method == "mubert":
+        return MuBertExtractor(cfg.mubert, fps)
     return MDMDExtractor(cfg.mdmd, fps) if cfg.method == "mdmd" else SoftNetExtractor(cfg.softnet, fps)
 
 
@@ -69,11 +76,11 @@ def featured_video(clip: Clip, cfg: SpotConfig) -> tuple[VideoFeatures | None, s
 
 
 def _mdmd_task(clip: Clip, cfg: SpotConfig) -> tuple[list, VideoFeatures | None, str]:
-    """MDMD on one video: its intervals, and its features without their rows (only the counts travel back)."""
+    """A training-free spotter (MDMD or μ-BERT) on one video: its intervals, and its features without their rows (only the counts travel back)."""
     feats, reason = featured_video(clip, cfg)
     if feats is None:
         return [], None, reason
-    found = spot_mdmd(feats, cfg.mdmd)
+    found = spot_mdmd(feats, cfg.mdmd) if cfg.method == "mdmd" else spot_mubert(feats, cfg.mubert)
     return found, VideoFeatures(feats.frames, feats.values[:, :0], feats.valid, feats.fps, feats.decoded), ""
 
 
@@ -134,7 +141,7 @@ def run_spot(cfg: SpotConfig) -> dict:
     clips = list(adapter(cfg.dataset).iter_clips(cfg.root))
     if not clips:
         raise MerDataError(f"--root {cfg.root}: no {cfg.dataset} video folder found")
-    task = _mdmd_task if cfg.method == "mdmd" else _softnet_task
+    task = _softnet_task if cfg.method == "softnet" else _mdmd_task
     found, failed, videos = {}, [], {}
     for clip, (intervals, feats, reason) in (_ray if cfg.workers else _serial)(task, clips, cfg):
         if feats is None:
