@@ -1,4 +1,4 @@
-"""Command-line entry points: `mer-data` (synth, splits, ingest, models, inspect, preview, demo), `mer-train`, `mer-eval`.
+"""Command-line entry points: `mer-data` (synth, splits, ingest, spot, models, inspect, preview, demo), `mer-train`, `mer-eval`.
 
 Thin by design: each command builds a config, calls one library function and prints its summary. Bad user input
 (a MerDataError) is printed as one line naming the file, row or flag, with exit status 2 — never a traceback.
@@ -178,6 +178,47 @@ def ingest(
     typer.echo(format_summary(summary))
     if not summary["ok"]:
         raise typer.Exit(1)
+
+
+@data_app.command()
+@one_line_errors
+def spot(
+    dataset: str = typer.Argument(..., help="long-video dataset: casme_sq | samm_lv"),
+    root: Path = typer.Option(..., help="dataset root"),
+    out: Path = typer.Option(Path("preds.csv"), help="prediction file to write (.csv or .parquet: video, onset, "
+                                                     "offset, type, score, emotion)"),
+    method: str = typer.Option("mdmd", help="spotter: mdmd (training-free, MEGC2020 baseline) | softnet (learned, "
+                                            "LOSO by subject on the sheet's micro-expressions) | mubert (diag(A) "
+                                            "change of a mer-train checkpoint)"),
+    checkpoint: Optional[Path] = typer.Option(None, help="--method mubert: the mer-train checkpoint (with DMA)"),
+    k: int = typer.Option(0, help="frames: MDMD head/tail distance, SOFTNet flow distance (0: 0.4 s / 0.2 s)"),
+    p: Optional[float] = typer.Option(None, help="threshold = mean + p*(max - mean) per video (default: MDMD 0.35, "
+                                                 "SOFTNet 0.55)"),
+    epochs: int = typer.Option(10, help="SOFTNet training epochs per fold"),
+    intervals: str = typer.Option("peaks", help="peaks (each peak +- k) | runs (the reference's runs above it)"),
+    flow: str = typer.Option("tvl1", help="optical flow: tvl1 | farneback"),
+    face_detector: str = typer.Option("mediapipe", help="mediapipe (tracked) | none (pre-cropped faces)"),
+    workers: int = typer.Option(0, help="Ray workers, one video per task (0: serial, in this process)"),
+) -> None:
+    """Spot expression intervals in every long video of a dataset and write a prediction file."""
+    from mer_data.spot.features import FeatureConfig
+    from mer_data.spot.mdmd import MDMDConfig
+    from mer_data.spot.mubert_signal import MuBertSignalConfig
+    from mer_data.spot.softnet import SoftNetConfig
+    from pipelines.spot import SpotConfig, run_spot
+
+    try:
+        mdmd = MDMDConfig(k=k, p=0.35 if p is None else p, flow=flow, intervals=intervals)
+        softnet = SoftNetConfig(k=k, p=0.55 if p is None else p, flow=flow, epochs=epochs)
+        mubert = MuBertSignalConfig(str(checkpoint or ""), k=k, p=0.55 if p is None else p)
+        features = FeatureConfig(flow=flow, face_detector=face_detector)
+    except ValueError as exc:
+        raise MerDataError(str(exc)) from None
+    summary = run_spot(SpotConfig(dataset, root, out, method, mdmd, softnet, mubert, features, workers))
+    typer.echo(f"{summary['videos']} videos, {summary['intervals']} intervals, {summary['frames_decoded']} frames "
+               f"decoded, {summary['gap_windows']} windows off the face, {summary['seconds']} s -> {summary['out']}")
+    for line in summary["failed"]:
+        typer.echo(f"  not spotted: {line}")
 
 
 @data_app.command()
