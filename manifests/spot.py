@@ -166,7 +166,7 @@ def _video_row(dataset: str, video: str, clip: Clip | None, fps: float) -> dict:
             "frames": len(numbers), "fps": fps}
 
 
-def _disk_video_id(dataset: str, clip: Clip) -> str:
+def disk_video_id(dataset: str, clip: Clip) -> str:
     if dataset == "casme_sq":
         return _casme_sq_video(clip.subject, clip.clip)
     return f"{clip.subject}/{clip.clip}"
@@ -177,7 +177,7 @@ def build_spot_manifest(cfg: SpotConfig) -> SpotManifest:
     module = ADAPTERS[cfg.dataset]
     root = Path(cfg.root) if cfg.root is not None else Path("data") / cfg.dataset
     intervals = [_interval_row(*item) for item in READERS[cfg.dataset](cfg, root)]
-    clips = {_disk_video_id(cfg.dataset, c): c for c in module.iter_clips(root)}
+    clips = {disk_video_id(cfg.dataset, c): c for c in module.iter_clips(root)}
     names = sorted(set(clips) | {r["video"] for r in intervals})
     videos = [_video_row(cfg.dataset, v, clips.get(v), float(module.FPS)) for v in names]
     ok_videos = {v["video"]: v for v in videos if v["status"] == STATUS_OK}

@@ -54,9 +54,9 @@ class SpotConfig:
 
 def video_id(clip: Clip) -> str:
     """The video's id in prediction files, as the spotting manifest names it (`casme_sq/s15/15_0101`)."""
-    from manifests.spot import _disk_video_id  # the manifest's own naming; public at merge (see the report)
+    from manifests.spot import disk_video_id  # the manifest's own naming
 
-    return _disk_video_id(clip.dataset, clip)
+    return disk_video_id(clip.dataset, clip)
 
 
 def _extractor(cfg: SpotConfig, fps: float):
