@@ -122,7 +122,7 @@ def train_fold(fold: str, manifest: str, shards: str, n_classes: int, cfg: FoldC
             opt.step()
             steps += 1
             if on_step:
-                on_step(float(loss))
+                on_step(loss.item())
         score = None
         if cfg.select == "inner-val":
             sub = Subset(inner, inner_idx)
@@ -130,7 +130,7 @@ def train_fold(fold: str, manifest: str, shards: str, n_classes: int, cfg: FoldC
             score = evaluate(y_inner, _predict(model, sub, 64, device), [str(c) for c in range(n_classes)])["uf1"] or 0.0
         elif cfg.select == "test-best":
             score = float(np.mean(np.array(_predict(model, test, 64, device)) == np.array(y_test)))
-        history.append({"epoch": epoch + 1, "loss": float(loss), "score": score})
+        history.append({"epoch": epoch + 1, "loss": loss.item(), "score": score})
         if score is not None and score > best:
             best, kept = score, (epoch + 1, copy.deepcopy(model.state_dict()))
     seconds_per_step = (time.perf_counter() - t0) / max(1, steps)  # selection passes included
