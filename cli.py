@@ -50,11 +50,14 @@ def synth(
     motion: str = typer.Option("none", help="head motion: none | drift (smooth pose drift) | hard (drift, covered "
                                             "and faceless spans, a cut, a fast lean)"),
     video_frames: int = typer.Option(0, help="casme3: pad every video with neutral frames to at least N frames"),
+    difficulty: float = typer.Option(0.0, help="0: every subject one face; up to 1: each subject its own identity "
+                                               "(shape, tone, features), weaker movements, more noise"),
 ) -> None:
     """Write a format-faithful synthetic miniature of a dataset (layout, names, sheet quirks, moving face frames)."""
     from mer_data.synth import SynthConfig, synthesize
 
-    cfg = SynthConfig(dataset, out, subjects, clips_per_subject, video, seed, overwrite, motion, video_frames)
+    cfg = SynthConfig(dataset, out, subjects, clips_per_subject, video, seed, overwrite, motion, video_frames,
+                      difficulty)
     for tree in synthesize(cfg):
         sheet = tree.sheet if tree.sheet else "none (labels in folder names)"
         typer.echo(f"{tree.dataset}: {tree.root}  subjects {tree.subjects}, clips {tree.clips}, "

@@ -50,6 +50,7 @@ class SynthConfig:
     overwrite: bool = False  # replace an existing non-empty dataset root instead of refusing
     motion: str = "none"  # head motion: none (still) | drift (smooth pose drift) | hard (drift, cover, cutaway, cut, lean)
     video_frames: int = 0  # casme3: pad every video with neutral frames to at least this many (0: natural length)
+    difficulty: float = 0.0  # 0: every subject one face (as before); up to 1: own identities, weaker movements, more noise
 
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:
@@ -64,6 +65,8 @@ class SynthConfig:
             raise MerDataError(f"--seed {self.seed}: must be >= 0")
         if self.motion not in MOTIONS:
             raise MerDataError(f"--motion {self.motion!r}: choose one of {', '.join(MOTIONS)}")
+        if not 0.0 <= self.difficulty <= 1.0:
+            raise MerDataError(f"--difficulty {self.difficulty}: must be between 0 and 1")
         if self.video_frames < 0:
             raise MerDataError(f"--video-frames {self.video_frames}: must be >= 0")
         if self.video_frames and self.dataset not in LONG_VIDEOS:
@@ -74,7 +77,7 @@ class SynthConfig:
 
 def synthesize(cfg: SynthConfig) -> list[Tree]:
     """Write the tree(s) of `cfg` and return their summaries (one per dataset; three for megc2019)."""
-    plan = Plan(cfg.subjects, cfg.clips_per_subject, cfg.video, cfg.seed, cfg.motion, cfg.video_frames)
+    plan = Plan(cfg.subjects, cfg.clips_per_subject, cfg.video, cfg.seed, cfg.motion, cfg.video_frames, cfg.difficulty)
     parts = COMPOSITE.get(cfg.dataset)
     if parts is None:
         return [_write_tree(cfg.dataset, cfg.out, plan, cfg)]
@@ -82,10 +85,12 @@ def synthesize(cfg: SynthConfig) -> list[Tree]:
 
 
 def generate(dataset: str, out: Path, *, subjects: int = 3, clips_per_subject: int = 4, video: bool = False,
-             seed: int = 0, overwrite: bool = False, motion: str = "none", video_frames: int = 0) -> Path:
+             seed: int = 0, overwrite: bool = False, motion: str = "none", video_frames: int = 0,
+             difficulty: float = 0.0) -> Path:
     """Write a synthetic `dataset` tree at `out` and return its root (for megc2019 the folder holding casme2/ samm/
     smic/). Raises MerDataError for bad arguments or when `out` already holds data (unless `overwrite`)."""
-    cfg = SynthConfig(dataset, Path(out), subjects, clips_per_subject, video, seed, overwrite, motion, video_frames)
+    cfg = SynthConfig(dataset, Path(out), subjects, clips_per_subject, video, seed, overwrite, motion, video_frames,
+                      difficulty)
     synthesize(cfg)
     return cfg.out
 

@@ -53,6 +53,7 @@ class Plan:
     seed: int  # master seed
     motion: str = "none"  # head motion of every take: none | drift | hard (see motion.py)
     video_frames: int = 0  # casme3: pad each video with neutral frames to at least this many (0: natural length)
+    difficulty: float = 0.0  # 0: every subject the same face; up to 1: identities of their own (render.subject_look)
 
 
 @dataclass(frozen=True)
@@ -105,11 +106,17 @@ def episode(rng: np.random.Generator, subject: str, clip: str, emotion: str, ons
     return Episode(subject, clip, emotion, onset, apex, onset + length - 1, au, objective)
 
 
+def look_of(seed: int, dataset: str, subject: str, difficulty: float) -> render.Look:
+    """A subject's look: placement from its own stream, identity (difficulty > 0) from another."""
+    return render.subject_look(rng_for(seed, dataset, subject, "look"), difficulty,
+                               rng_for(seed, dataset, subject, "identity"))
+
+
 class Face:
     """A subject's rendered still face and its movement fields, computed once and reused for all its frames."""
 
-    def __init__(self, seed: int, dataset: str, subject: str):
-        self.look = render.subject_look(rng_for(seed, dataset, subject, "look"))
+    def __init__(self, seed: int, dataset: str, subject: str, difficulty: float = 0.0):
+        self.look = look_of(seed, dataset, subject, difficulty)
         self.canvas = render.face_canvas(self.look)
         self._fields: dict[str, np.ndarray] = {}
 
@@ -127,7 +134,7 @@ class Face:
                moves: motion.TakeMotion) -> Iterator[tuple[int, np.ndarray]]:
         """(number, frame) for take.first..take.last with the head motion `moves`; frames RGB (H, W, 3) or grayscale
         (H, W) uint8."""
-        noise = render.sensor_noise(rng, take.last - take.first + 1)
+        noise = render.sensor_noise(rng, take.last - take.first + 1, gain=self.look.noise_gain)
         for n in range(take.first, take.last + 1):
             amp, field = 0.0, None
             for ep in take.episodes:
@@ -201,7 +208,7 @@ def _write_takes(root: Path, dataset: str, plan: Plan, takes: list[tuple[Take, P
     total, truth, eyes = 0, [], {}
     for take, target, pattern, labelled in takes:
         if take.subject not in faces:
-            faces[take.subject] = Face(plan.seed, dataset, take.subject)
+            faces[take.subject] = Face(plan.seed, dataset, take.subject, plan.difficulty)
         face = faces[take.subject]
         moves = face.moves(take, plan, dataset)
         frames = face.frames(take, rng_for(plan.seed, dataset, take.subject, take.name), gray, moves)
@@ -370,7 +377,7 @@ def _write_depth(plan: Plan, takes: list[tuple[Take, Path, str, bool]]) -> None:
     encoded: dict[str, bytes] = {}
     for take, target, _, _ in takes:
         if take.subject not in encoded:
-            look = render.subject_look(rng_for(plan.seed, "casme3", take.subject, "look"))
+            look = look_of(plan.seed, "casme3", take.subject, plan.difficulty)
             encoded[take.subject] = cv2.imencode(".png", render.depth_map(look))[1].tobytes()
         folder = target.parent / "depth"
         folder.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ in front of the head) and `scene` (a faceless cutaway).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 import cv2
@@ -106,6 +106,13 @@ class Look:
     gain: float  # multiplicative brightness of the whole frame
     bias: float  # additive brightness, grey levels
     background: tuple[int, int, int]  # RGB of the plain background
+    aspect: float = 1.0  # identity: face width / height relative to the photograph's
+    tone: tuple[float, float, float] = (1.0, 1.0, 1.0)  # identity: per-channel gain of the face (skin tone)
+    contrast: float = 1.0  # identity: the face's contrast about its mean
+    features: float = 0.0  # identity: peak displacement of the facial features (not the eyes), photo px
+    feature_seed: int = 0  # seed of that displacement field
+    motion_gain: float = 1.0  # how strongly this subject moves (× PEAK_PX)
+    noise_gain: float = 1.0  # this subject's camera noise (× NOISE_SIGMA)
 
 
 def movement_for(emotion: str) -> str:
@@ -113,8 +120,14 @@ def movement_for(emotion: str) -> str:
     return EMOTION_MOVEMENT[emotion.strip().casefold()]
 
 
-def subject_look(rng: np.random.Generator) -> Look:
-    """Draw a subject's look: face box ≈ 36-45% of the frame height, shifted a little, brightness ±15%."""
+def subject_look(rng: np.random.Generator, difficulty: float = 0.0, identity: np.random.Generator | None = None) -> Look:
+    """Draw a subject's look: face box ≈ 36-45% of the frame height, shifted a little, brightness ±15%.
+
+    `difficulty` > 0 also gives the subject an identity of its own, drawn from `identity` (a generator apart from the
+    placement's, so difficulty 0 draws exactly the looks it always did): face aspect ±12·d %, skin tone ±15·d % per
+    channel, contrast ±30·d %, facial features displaced up to 6·d photo px (the eyes stay where they are, so the eye
+    truth holds), a movement 1 − 0.5·d … 1 + 0.2·d as strong and camera noise 1 … 1 + 2·d times as strong.
+    """
     height, width = FRAME_SHAPE
     scale = float(rng.uniform(0.92, 1.12))
     # keep the head ellipse inside the frame vertically; its centre sits above the face centre in the photo
@@ -124,19 +137,53 @@ def subject_look(rng: np.random.Generator) -> Look:
     grey = float(rng.uniform(70, 190))
     tint = rng.uniform(-18, 18, size=3)
     background = tuple(int(np.clip(grey + t, 0, 255)) for t in tint)
-    return Look((cx, cy), scale, float(rng.uniform(0.85, 1.15)), float(rng.uniform(-12, 12)), background)
+    look = Look((cx, cy), scale, float(rng.uniform(0.85, 1.15)), float(rng.uniform(-12, 12)), background)
+    if difficulty <= 0:
+        return look
+    d, g = float(difficulty), identity if identity is not None else np.random.default_rng(0)
+    tone = tuple(float(v) for v in g.uniform(1 - 0.15 * d, 1 + 0.15 * d, size=3))
+    return replace(look, aspect=float(g.uniform(1 - 0.12 * d, 1 + 0.12 * d)), tone=tone,
+                   contrast=float(g.uniform(1 - 0.3 * d, 1 + 0.3 * d)), features=6.0 * d,
+                   feature_seed=int(g.integers(2**31)), motion_gain=float(g.uniform(1 - 0.5 * d, 1 + 0.2 * d)),
+                   noise_gain=float(g.uniform(1.0, 1.0 + 2.0 * d)))
 
 
 def photo_to_frame(look: Look, points: np.ndarray) -> np.ndarray:
     """Map photo-px points (K, 2) to frame-px points (K, 2) for this look."""
-    return (np.asarray(points, np.float64) - FACE_CENTRE) * look.scale + look.centre
+    return (np.asarray(points, np.float64) - FACE_CENTRE) * _scales(look) + look.centre
+
+
+def _scales(look: Look) -> np.ndarray:
+    """(x, y) frame px per photo px: the look's scale, the face's aspect on x."""
+    return np.array([look.scale * look.aspect, look.scale])
 
 
 def _affine(look: Look) -> np.ndarray:
     """2×3 matrix taking photo px to frame px (scale about FACE_CENTRE, then translate)."""
-    tx = look.centre[0] - FACE_CENTRE[0] * look.scale
-    ty = look.centre[1] - FACE_CENTRE[1] * look.scale
-    return np.array([[look.scale, 0.0, tx], [0.0, look.scale, ty]], np.float64)
+    sx, sy = _scales(look)
+    tx = look.centre[0] - FACE_CENTRE[0] * sx
+    ty = look.centre[1] - FACE_CENTRE[1] * sy
+    return np.array([[sx, 0.0, tx], [0.0, sy, ty]], np.float64)
+
+
+def _identity_photo(look: Look) -> np.ndarray:
+    """The photograph as this subject's face: its features moved by a smooth random field that vanishes at the eyes,
+    then its tone and contrast changed. Difficulty 0 returns the photograph itself."""
+    photo, mask = _photo_and_mask()
+    if look.features > 0:
+        rng = np.random.default_rng(look.feature_seed)
+        coarse = rng.uniform(-1, 1, size=(6, 6, 2)).astype(np.float32)
+        field = cv2.resize(coarse, photo.shape[1::-1], interpolation=cv2.INTER_CUBIC) * look.features
+        xs, ys = _grid(photo.shape[:2])
+        for ex, ey in (RIGHT_PUPIL, LEFT_PUPIL):  # keep the eyes in place: the eye truth and alignment use them
+            ramp = np.clip((np.hypot(xs - ex, ys - ey) - 6.0) / 10.0, 0.0, 1.0)  # 0 within 6 px, 1 beyond 16 px
+            field *= (ramp * ramp * (3 - 2 * ramp))[..., None]
+        photo = cv2.remap(photo, xs - field[..., 0], ys - field[..., 1], cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REFLECT)
+    if look.contrast != 1.0 or look.tone != (1.0, 1.0, 1.0):
+        mean = float((photo * mask[..., None]).sum() / (3 * mask.sum()))
+        photo = ((photo - mean) * look.contrast + mean) * np.asarray(look.tone, np.float32)
+    return photo
 
 
 @lru_cache(maxsize=1)
@@ -155,7 +202,8 @@ def _photo_and_mask() -> tuple[np.ndarray, np.ndarray]:
 def face_canvas(look: Look, margin: int = 0) -> np.ndarray:
     """The still face of a subject on its background: (H + 2·margin, W + 2·margin, 3) float32 RGB in grey levels,
     before noise; frame pixel (x, y) is canvas pixel (x + margin, y + margin)."""
-    photo, mask = _photo_and_mask()
+    mask = _photo_and_mask()[1]
+    photo = _identity_photo(look)
     height, width = FRAME_SHAPE[0] + 2 * margin, FRAME_SHAPE[1] + 2 * margin
     matrix = _affine(look) + [[0.0, 0.0, margin], [0.0, 0.0, margin]]
     face = cv2.warpAffine(photo, matrix, (width, height), flags=cv2.INTER_AREA if look.scale < 1 else cv2.INTER_LINEAR)
@@ -182,8 +230,8 @@ def movement_field(look: Look, emotion: str) -> np.ndarray:
     for (px, py), (ux, uy) in zip(points, anchors[:, 2:]):
         norm = np.hypot(ux, uy)
         window = np.exp(-((xs - px) ** 2 + (ys - py) ** 2) / (2 * sigma**2))  # (H, W) in [0, 1]
-        field[..., 0] += window * (PEAK_PX * look.scale * ux / norm)
-        field[..., 1] += window * (PEAK_PX * look.scale * uy / norm)
+        field[..., 0] += window * (PEAK_PX * look.motion_gain * look.scale * ux / norm)
+        field[..., 1] += window * (PEAK_PX * look.motion_gain * look.scale * uy / norm)
     return field
 
 
@@ -196,15 +244,15 @@ def amplitude(n: int, onset: int, apex: int, offset: int) -> float:
     return float(0.5 * (1.0 + np.cos(np.pi * (n - apex) / (offset - apex))))
 
 
-def sensor_noise(rng: np.random.Generator, count: int, margin: int = 48) -> Iterator[np.ndarray]:
-    """`count` noise frames (H, W, 3) float32 with std NOISE_SIGMA grey levels, one per video frame.
+def sensor_noise(rng: np.random.Generator, count: int, margin: int = 48, gain: float = 1.0) -> Iterator[np.ndarray]:
+    """`count` noise frames (H, W, 3) float32 with std gain · NOISE_SIGMA grey levels, one per video frame.
 
     Each is a randomly shifted window of one Gaussian field drawn once per clip: drawing a fresh field per frame
     would cost more than the rest of the rendering, and a shifted window is just as uncorrelated with the face.
     """
     height, width = FRAME_SHAPE
     field = rng.standard_normal((height + margin, width + margin, 3), dtype=np.float32)
-    field *= NOISE_SIGMA
+    field *= NOISE_SIGMA * gain
     for dy, dx in rng.integers(0, margin, size=(count, 2)):
         yield field[dy : dy + height, dx : dx + width]
 
