@@ -17,13 +17,18 @@ from pathlib import Path
 
 from mer_data import MerDataError
 from mer_data.datasets import COMPOSITES
-from mer_data.synth.layouts import WRITERS, Plan, Tree
+from mer_data.synth.layouts import Plan, Tree, write_casme2, write_casme3, write_samm, write_smic
+from mer_data.synth.layouts_clips import write_4dme, write_casme, write_casme3c, write_mmew
+from mer_data.synth.layouts_long import write_casme_sq, write_samm_lv
 from mer_data.synth.motion import ABSENT, COVERED, EYES_FILE, MOTIONS, VISIBLE, EyeTruth, load_eye_truth
 
 DATASETS = ("casme2", "samm", "smic", "casme3", "casme", "casme_sq", "samm_lv", "mmew", "4dme", "casme3c", "megc2019",
             "cd5me")
 COMPOSITE = COMPOSITES  # composite → the datasets it holds, each in ROOT/<name>/
 TRUTH_FILE = "mer-data-synth.json"  # config and ground truth, written into each dataset root
+WRITERS = {"casme2": write_casme2, "samm": write_samm, "smic": write_smic, "casme3": write_casme3,
+           "casme": write_casme, "casme_sq": write_casme_sq, "samm_lv": write_samm_lv, "mmew": write_mmew,
+           "4dme": write_4dme, "casme3c": write_casme3c}  # dataset → the function writing its tree
 MAX_SUBJECTS = 99  # CASME II subject folders are two digits
 MAX_CLIPS = 40  # per subject; keeps clip names (EP02…EP41, letters a…t) in their real patterns
 LONG_VIDEOS = ("casme3",)  # datasets whose takes are long videos that --video-frames can lengthen

@@ -383,13 +383,3 @@ def _write_depth(plan: Plan, takes: list[tuple[Take, Path, str, bool]]) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         for n in range(take.first, take.last + 1):
             (folder / f"{n}.png").write_bytes(encoded[take.subject])
-
-
-# The writers of the datasets known from others' code and of the long-video ones live in their own modules, which
-# build on the helpers above (imported here, at the end, once those exist).
-from mer_data.synth.layouts_clips import write_4dme, write_casme, write_casme3c, write_mmew  # noqa: E402
-from mer_data.synth.layouts_long import write_casme_sq, write_samm_lv  # noqa: E402
-
-WRITERS = {"casme2": write_casme2, "samm": write_samm, "smic": write_smic, "casme3": write_casme3,
-           "casme": write_casme, "casme_sq": write_casme_sq, "samm_lv": write_samm_lv, "mmew": write_mmew,
-           "4dme": write_4dme, "casme3c": write_casme3c}
