@@ -145,6 +145,8 @@ def ingest(
     detect_hz: float = typer.Option(3.0, help="scheduled face detections per second of video (more where it moves)"),
     smooth_s: float = typer.Option(0.5, help="radius of the eye-track smoothing window, seconds"),
     tolerance_px: float = typer.Option(1.0, help="frames share a matrix while their eyes stay this close (224-px units)"),
+    decode_scale: str = typer.Option("auto", help="auto: JPEG frames decode at 1/2..1/8 where the face keeps the output's "
+                                                  "resolution | full"),
     image_format: str = typer.Option("jpg", "--format", help="jpg | png (lossless)"),
     quality: int = typer.Option(95, help="JPEG quality"),
     shard_size: int = typer.Option(1000, help="pairs per shard"),
@@ -173,6 +175,7 @@ def ingest(
                        delta=delta_range, pairs_per_frame=pairs_per_frame, stride=stride, seed=seed,
                        size=size, face_detector=face_detector, face_model=str(face_model or ""),
                        min_confidence=min_confidence, detect_hz=detect_hz, smooth_s=smooth_s, tolerance_px=tolerance_px,
+                       decode_scale=decode_scale,
                        image_format=image_format, quality=quality,
                        shard_size=shard_size, exclude_subjects=resolve_excluded(exclude_subjects, fold),
                        workers=(os.cpu_count() or 1) if workers is None else workers, ray_address=ray_address, max_retries=max_retries,

@@ -1,7 +1,7 @@
 """Benchmark: face alignment through long moving-head videos, against ground truth, and what tracking costs.
 
     .venv/bin/python bench/bench_align.py [--motion hard] [--video-frames 900] [--subjects 2] [--clips 4] [--video]
-        [--scale 3] [--repeat 2]
+        [--scale 3] [--repeat 2] [--decode-scale auto|full]
 
 Writes a synthetic CAS(ME)^3 whose videos drift, lean, get covered by a board, cut away to a faceless picture and cut
 back (`mer-data synth casme3 --motion hard --video-frames N`; the true eyes of every frame are known), upscales the
@@ -123,6 +123,7 @@ def main() -> None:
     ap.add_argument("--video", action="store_true", help="color.mp4 videos instead of frame folders")
     ap.add_argument("--scale", type=float, default=3.0, help="resize the frames (3: 960×720); frame folders only")
     ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--decode-scale", default="auto", choices=("auto", "full"), help="the ingest's JPEG decode scale")
     args = ap.parse_args()
     model = model_path()
     work = Path(tempfile.mkdtemp(prefix="bench-align-"))
@@ -134,7 +135,8 @@ def main() -> None:
                 raise SystemExit("--scale needs frame folders (leave out --video, or pass --scale 1)")
             print(f"frames resized to {upscale_frames(root, args.scale)} (H, W)", flush=True)
         clips = list(ADAPTERS["casme3"].iter_clips(root))
-        cfg = IngestConfig(dataset="casme3", root=str(root), out=str(work / "out"), workers=0, overwrite=True)
+        cfg = IngestConfig(dataset="casme3", root=str(root), out=str(work / "out"), workers=0, overwrite=True,
+                           decode_scale=args.decode_scale)
         matrix = reference_matrix(clips, str(model), SIZE)
         best, rounds = {"bare": 0.0, "ingest": 0.0}, []
         for _ in range(args.repeat):  # interleaved so both see the same machine load and page cache
@@ -164,6 +166,8 @@ def main() -> None:
               f"bare decode→warp→encode: {best['bare']:.1f}; ingest (1 worker): {best['ingest']:.1f};\n"
               f"ratio of bests {best['ingest'] / best['bare']:.2f} (target ≥ 0.75), per round "
               f"{' '.join(f'{r:.2f}' for r in rounds)}")
+        scales = sorted({m["decode_scale"] for m in written_pairs(work / "out")})
+        print(f"decode scale {args.decode_scale}: chosen {scales}")
         print(f"detections per frame {summary['detections_per_frame']}, encodes per frame {summary['encodes_per_frame']}, "
               f"anchor frames tracked {summary['tracked_fraction']:.1%}")
     finally:

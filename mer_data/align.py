@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from mer_data.frames import REDUCTIONS, reduced_to_source
+
 EYE_DISTANCE = 0.30  # inter-ocular distance as a fraction of the output width (leaves the whole face plus a margin)
 EYE_LINE = 0.38  # height of the eye line as a fraction of the output height (mouth and chin fit below)
 REFINE_CONTEXT = 2.5  # side of the refinement crop as a multiple of the first detection's box
@@ -70,6 +72,32 @@ def apply(matrix: np.ndarray, points) -> np.ndarray:
     """Map (N, 2) pixel points through a 2×3 matrix → (N, 2)."""
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
     return pts @ matrix[:, :2].T + matrix[:, 2]
+
+
+def compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
+    """The 2×3 matrix applying `inner`, then `outer`."""
+    return np.hstack([outer[:, :2] @ inner[:, :2], (outer[:, :2] @ inner[:, 2] + outer[:, 2])[:, None]])
+
+
+def decode_reduction(face: Face | None, size: int, reductions: tuple[int, ...] = REDUCTIONS) -> int:
+    """The largest DCT reduction d (of `reductions`) at which the face's eyes in the 1/d-scale frame are still at
+    least the output's eye distance (EYE_DISTANCE·size) apart, so the warp never enlarges; 1 without a face."""
+    if face is None:
+        return 1
+    eyes = np.hypot(*np.subtract(face.left_eye, face.right_eye))
+    return max(d for d in reductions if d == 1 or eyes / d >= EYE_DISTANCE * size)
+
+
+def face_to_source(face: Face, reduction: int) -> Face:
+    """A face found in a 1/`reduction`-scale decode, in the full-scale frame's coordinates.
+
+    A pure scaling by `reduction`, not `reduced_to_source`: the detector reports positions as fractions of the image's
+    width and height times its size in pixels, so the same fraction of the reduced frame is `reduction` times the value
+    in the full one (warps, which sample at pixel centres, use `reduced_to_source`)."""
+    d = float(reduction)
+    x, y, w, h = face.bbox
+    return Face(face.score, (x * d, y * d, w * d, h * d), (face.right_eye[0] * d, face.right_eye[1] * d),
+                (face.left_eye[0] * d, face.left_eye[1] * d))
 
 
 @contextmanager

@@ -13,6 +13,10 @@ import numpy as np
 from mer_data.records import Clip
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
+JPEG_EXTENSIONS = (".jpg", ".jpeg")
+REDUCTIONS = (1, 2, 4, 8)  # the DCT scalings libjpeg-turbo decodes directly: 1/1, 1/2, 1/4, 1/8
+_REDUCED_FLAGS = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
+VIDEO_THREADS = os.cpu_count() or 1  # FFmpeg decoding threads per video: OpenCV's default, made explicit
 
 
 class FrameError(Exception):
@@ -44,6 +48,16 @@ def frame_files(clip: Clip) -> dict[int, str]:
 def video_length(path: str) -> int:
     """Number of frames OpenCV reports for a video (0 when it cannot be opened)."""
     return video_info(path)[0]
+
+
+def open_video(path: str, threads: int = VIDEO_THREADS) -> cv2.VideoCapture:
+    """The video opened through FFmpeg decoding on `threads` threads, else with whatever backend OpenCV picks (a
+    file FFmpeg cannot open; the caller checks `isOpened()`)."""
+    cap = cv2.VideoCapture(path, cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, threads])
+    if cap.isOpened():
+        return cap
+    cap.release()
+    return cv2.VideoCapture(path)
 
 
 def video_info(path: str) -> tuple[int, float]:
@@ -98,12 +112,18 @@ def _native(image: np.ndarray) -> np.ndarray:
     return image
 
 
-def read_image(path: str, native: bool = False) -> np.ndarray:
+def read_image(path: str, native: bool = False, reduction: int = 1) -> np.ndarray:
     """Decode one image file to RGB uint8, raising FrameError with the reason when it cannot be.
 
     `native=True` skips the colour conversion: (H, W, 3) BGR or (H, W) grayscale, with `to_rgb(x)` equal to the
     default result (the ingest warps and encodes in this order and converts only the frames it detects faces on).
+    `reduction` d > 1 decodes at 1/d scale, ceil(H/d) × ceil(W/d), always 3 channels: a JPEG straight from its DCT
+    coefficients (libjpeg-turbo's scaled IDCT, about a third of a full decode's time at 1/2), any other format by
+    decoding in full and averaging d×d blocks (`cv2.INTER_AREA`), which puts the pixels where the DCT scaling does:
+    reduced pixel i covers source pixels d·i .. d·i + d − 1 (`reduced_to_source`).
     """
+    if reduction != 1:
+        return _read_reduced(path, native, reduction)
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as exc:
@@ -116,6 +136,44 @@ def read_image(path: str, native: bool = False) -> np.ndarray:
     if image.dtype != np.uint8:  # 16-bit PNGs and the like
         image = cv2.convertScaleAbs(image, alpha=255.0 / max(1, int(image.max())))
     return _native(image) if native else to_rgb(image)
+
+
+def _read_reduced(path: str, native: bool, reduction: int) -> np.ndarray:
+    if reduction not in _REDUCED_FLAGS:
+        raise ValueError(f"reduction {reduction}: expected one of {REDUCTIONS}")
+    if not path.lower().endswith(JPEG_EXTENSIONS):
+        full = read_image(path, native=True)
+        full = cv2.cvtColor(full, cv2.COLOR_GRAY2BGR) if full.ndim == 2 else full
+        h, w = full.shape[:2]
+        image = cv2.resize(full, (-(-w // reduction), -(-h // reduction)), interpolation=cv2.INTER_AREA)
+        return image if native else to_rgb(image)
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except OSError as exc:
+        raise FrameError(f"unreadable file {path}: {exc.strerror}") from exc
+    if data.size == 0:
+        raise FrameError(f"zero-byte file {path}")
+    # the full decode (IMREAD_UNCHANGED) ignores EXIF orientation: so must the reduced one, or the geometry differs
+    image = cv2.imdecode(data, _REDUCED_FLAGS[reduction] | cv2.IMREAD_IGNORE_ORIENTATION)
+    if image is None:
+        raise FrameError(f"corrupt or truncated image {path}")
+    return image if native else to_rgb(image)
+
+
+def reduced_to_source(reduction: int) -> np.ndarray:
+    """The 2×3 matrix mapping pixel coordinates of a 1/`reduction` decode to those of the full-scale frame: the
+    centre of reduced pixel i is the centre of source pixels d·i .. d·i + d − 1, i.e. x = d·x' + (d − 1)/2."""
+    d, shift = float(reduction), (reduction - 1) / 2.0
+    return np.array([[d, 0.0, shift], [0.0, d, shift]])
+
+
+def dct_scalable(clip: Clip) -> bool:
+    """Whether the clip's frames are JPEG files, which decode at reduced scale for a fraction of a full decode
+    (videos and other image formats do not: they decode in full whatever the scale)."""
+    if clip.kind != "frames":
+        return False
+    files = frame_files(clip)
+    return bool(files) and next(iter(files.values())).lower().endswith(JPEG_EXTENSIONS)
 
 
 def iter_frames(clip: Clip, numbers: Iterable[int]) -> Iterator[tuple[int, np.ndarray | FrameError]]:
@@ -139,8 +197,9 @@ class ClipReader:
 
     SEEK_AHEAD = 48  # OpenCV's FFmpeg seek decodes forward from a keyframe >= 16 frames back: only worth it beyond this
 
-    def __init__(self, clip: Clip, native: bool = False):
+    def __init__(self, clip: Clip, native: bool = False, reduction: int = 1):
         self.clip, self.native = clip, native
+        self.reduction = reduction  # folders: decode at 1/reduction scale (`read_image`); videos decode in full
         self._files: dict[int, str] | None = None  # folder: listed on first use
         self._cap: cv2.VideoCapture | None = None  # video: opened on first use
         self._position = clip.first  # video: number of the frame the next read() returns
@@ -168,7 +227,7 @@ class ClipReader:
                 yield n, FrameError(f"frame {n} missing from {self.clip.source}")
                 continue
             try:
-                yield n, read_image(path, self.native)
+                yield n, read_image(path, self.native, self.reduction)
             except FrameError as exc:
                 yield n, exc
 
@@ -193,7 +252,7 @@ class ClipReader:
     def _open(self) -> None:
         if self._cap is not None:
             self._cap.release()
-        self._cap, self._position = cv2.VideoCapture(self.clip.source), self.clip.first
+        self._cap, self._position = open_video(self.clip.source), self.clip.first
 
     def _move_to(self, n: int) -> bool:
         """Position the video so the next read() returns frame n; False when the video ends before it."""
@@ -234,6 +293,7 @@ class FrameWindow:
     `release(below)` drops the frames numbered below `below`. A video is read forward: a frame up to SEEK_AHEAD ahead
     is reached by decoding (and keeping) the frames before it, since the track and the pairs will ask for them; a frame
     further ahead is sought. `decoded` counts decodes, so a frame asked for again after its release shows up twice.
+    `reduce(d)` switches a folder clip to 1/d-scale decoding (see `read_image`).
     """
 
     def __init__(self, clip: Clip):
@@ -241,6 +301,20 @@ class FrameWindow:
         self.decoded = 0
         self._reader = ClipReader(clip, native=True)
         self._held: dict[int, np.ndarray | FrameError] = {}
+
+    @property
+    def reduction(self) -> int:
+        """Frames are decoded at 1/reduction scale (1: full scale)."""
+        return self._reader.reduction
+
+    def reduce(self, reduction: int) -> None:
+        """Decode every later frame at 1/`reduction` scale (folders of images only); frames held at another scale
+        are dropped, so `get` never mixes scales."""
+        if reduction != 1 and self.clip.kind != "frames":
+            raise ValueError(f"{self.clip.source}: a video decodes at full scale only")
+        if reduction != self._reader.reduction:
+            self._held.clear()
+            self._reader.reduction = reduction
 
     def get(self, n: int) -> np.ndarray | FrameError:
         if n not in self._held:

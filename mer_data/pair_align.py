@@ -102,10 +102,20 @@ class Tracker:
     def window(self, lo: int, hi: int, keep_from: int, extra: tuple[int, ...] = ()) -> TrackWindow:
         """The track over frames lo..hi from the scheduled detections within the margin (plus frames `extra`);
         frames below `keep_from` are released as soon as the detections pass them."""
-        m = self.cfg.margin(self.fps)
-        points = sorted(set(schedule(self.first, self.last, self.cfg.step(self.fps), lo - m, hi + m)) | set(extra))
+        m, step = self.cfg.margin(self.fps), self.cfg.step(self.fps)
+        if self.last - self.first < step and not extra:
+            return self._short_window(lo, hi)
+        points = sorted(set(schedule(self.first, self.last, step, lo - m, hi + m)) | set(extra))
         obs = observe(self.detect, points, self.cfg, self.known, lambda b: self.release(min(b, keep_from)))
         return analyse(obs, lo, hi, self.cfg, self.fps)
+
+    def _short_window(self, lo: int, hi: int) -> TrackWindow:
+        """A clip shorter than one detection step: its first frame's detection stands for the whole clip (the head is
+        taken as still over less than 1/detect_hz seconds), which halves the detections of short clips (CASME II's,
+        SAMM's); a face that vanishes before the clip's end is then not seen (the scheduled end detection would)."""
+        face = self.known[self.first] if self.first in self.known else self.detect(self.first)
+        self.known[self.first] = face
+        return analyse({self.first: face, self.last: face}, lo, hi, self.cfg, self.fps)
 
 
 def _result(k: int, track: TrackWindow, t0: int, t1: int, matrix: np.ndarray | None, reason: str) -> PairMatrix:

@@ -56,6 +56,7 @@ class IngestConfig:
     detect_hz: float = 3.0  # scheduled face detections per second of video (more where the face moves)
     smooth_s: float = 0.5  # radius of the eye-track smoothing window, seconds
     tolerance_px: float = 1.0  # frames share one matrix while their eyes stay this close to the template (224 px)
+    decode_scale: str = "auto"  # "auto": JPEG frames decode at 1/2, 1/4, 1/8 where the face stays at output size; "full"
     image_format: str = "jpg"  # "jpg" or "png" (lossless)
     quality: int = 95  # JPEG quality
     shard_size: int = 1000  # rows (pairs, failures included) per shard
@@ -72,6 +73,7 @@ class IngestConfig:
                   (self.pairs_per_frame >= 1, "--pairs-per-frame must be >= 1"), (self.stride >= 1, "--stride must be >= 1"),
                   (16 <= self.size <= 4096, f"--size {self.size}: expected 16..4096"),
                   (self.face_detector in ("mediapipe", "none"), f"--face-detector {self.face_detector}: mediapipe|none"),
+                  (self.decode_scale in ("auto", "full"), f"--decode-scale {self.decode_scale}: expected auto or full"),
                   (self.image_format in ("jpg", "png"), f"--format {self.image_format}: expected jpg or png"),
                   (1 <= self.quality <= 100, f"--quality {self.quality}: expected 1..100"),
                   (self.shard_size >= 1, "--shard-size must be >= 1"), (self.workers >= 0, "--workers must be >= 0"),
@@ -220,7 +222,7 @@ def run_ingest(cfg: IngestConfig, clips: list[Clip] | None = None, samples: list
     opts = WorkerOptions(out=str(cfg.out), pairs=PairOptions(cfg.delta, cfg.pairs_per_frame, cfg.stride, cfg.seed),
                          labeled=cfg.labeled, size=cfg.size, image_format=cfg.image_format, quality=cfg.quality,
                          face_detector=cfg.face_detector, face_model=model_path, track=cfg.track(),
-                         frames=cfg.frames, views=tuple(cfg.views))
+                         frames=cfg.frames, views=tuple(cfg.views), decode_scale=cfg.decode_scale)
     t_plan = time.perf_counter()
     tally = Tally(Path(cfg.out), t_start)
     tally.redone = redone

@@ -17,9 +17,9 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 
-from mer_data.align import apply, warp
+from mer_data.align import apply, compose, warp
 from mer_data.flow import tvl1
-from mer_data.frames import FrameError, FrameWindow
+from mer_data.frames import FrameError, FrameWindow, reduced_to_source
 from mer_data.pair_align import PairMatrix
 from pipelines.plan import ClipSpan
 from pipelines.worker import WorkerOptions, alignments, encode_native
@@ -56,11 +56,11 @@ def _npy(array: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def _json(row: dict, item: PairMatrix, numbers: list[int], opts: WorkerOptions) -> bytes:
+def _json(row: dict, item: PairMatrix, numbers: list[int], opts: WorkerOptions, reduction: int) -> bytes:
     meta = {k: row[k] for k in ("dataset", "subject", "clip", "source", "t0", "t1", "delta", "index", "key",
                                 "sample_id", "emotion", "onset", "apex", "offset")}
     meta.update(crop=item.matrix.tolist(), size=opts.size, format=opts.image_format, frames=numbers,
-                apex_policy=row.get("apex_policy", "sheet"), views=sorted(opts.views))
+                apex_policy=row.get("apex_policy", "sheet"), views=sorted(opts.views), decode_scale=1.0 / reduction)
     if item.eyes is not None:  # the tracked (smoothed) eyes of onset and apex where the crop puts them, output px
         meta["eyes"] = np.round(apply(item.matrix, item.eyes.reshape(-1, 2)), 2).reshape(2, 2, 2).tolist()
     return json.dumps(meta, sort_keys=True).encode()
@@ -76,7 +76,8 @@ def sample_members(row: dict, item: PairMatrix, frames: FrameWindow, span: ClipS
         if isinstance(image, FrameError):
             row["status"], row["reason"] = "bad_frame", f"frame {n} of {span.clip.source}: {image}"
             return None
-    warped = {n: warp(frames.get(n), item.matrix, opts.size) for n in numbers}
+    on_decoded = compose(item.matrix, reduced_to_source(frames.reduction))  # the crop, applied to the decoded scale
+    warped = {n: warp(frames.get(n), on_decoded, opts.size) for n in numbers}
     ext = opts.image_format
     images = {member_name(n, onset, apex): encode_native(warped[n], ext, opts.quality) for n in numbers}
     if apex == onset:  # both slots hold the one frame
@@ -87,7 +88,7 @@ def sample_members(row: dict, item: PairMatrix, frames: FrameWindow, span: ClipS
     members = {f"{name}.{ext}": images[name] for name in order}
     if "flow" in opts.views:  # from the warped frames before encoding: no JPEG loss in the flow
         members["flow.npy"] = _npy(tvl1(_gray(warped[onset]), _gray(warped[apex])))
-    members["json"] = _json(row, item, numbers, opts)
+    members["json"] = _json(row, item, numbers, opts, frames.reduction)
     return members
 
 

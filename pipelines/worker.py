@@ -17,8 +17,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mer_data.align import FaceDetector, apply, find_face, resize_transform, warp
-from mer_data.frames import FrameError, FrameWindow, to_rgb
+from mer_data.align import (FaceDetector, apply, compose, decode_reduction, face_to_source, find_face,
+                            resize_transform, warp)
+from mer_data.frames import FrameError, FrameWindow, dct_scalable, reduced_to_source, to_rgb
 from mer_data.pair_align import PairMatrix, Tracker, align_pairs
 from mer_data.records import STATUS_OK
 from mer_data.shards import TarShardWriter, shard_paths, shard_stats, write_json, write_rows
@@ -43,6 +44,7 @@ class WorkerOptions:
     track: TrackConfig = field(default_factory=TrackConfig)  # detection schedule, thresholds, smoothing, blocks
     frames: int = 0  # labeled: frames stored per sample, spread over onset..offset (0 = all of them)
     views: tuple[str, ...] = ()  # labeled: views computed at ingest and stored with each sample ("flow")
+    decode_scale: str = "auto"  # "auto": JPEG frames at the largest DCT scale keeping the face's resolution; "full"
 
 
 _DETECTORS: dict[tuple, FaceDetector] = {}  # one detector per process, reused by every task and run it serves
@@ -82,7 +84,12 @@ def encode_native(image: np.ndarray, image_format: str, quality: int) -> bytes:
 def alignments(frames: FrameWindow, span: ClipSpan, pairs: list[tuple[int, int]], opts: WorkerOptions,
                counts: Counter) -> Iterator[PairMatrix]:
     """Each pair's matrix (or why it has none), in pair order: from the face track, or with `face_detector none` the
-    matrix resizing the pair's first frame (pre-cropped faces)."""
+    matrix resizing the pair's first frame (pre-cropped faces).
+
+    With `decode_scale` "auto" and JPEG frames, the clip's first frame is detected at full scale and its eye distance
+    sets the decoding scale of everything after (`decode_reduction`); every segment of the clip does the same, so
+    the choice, like the shard layout, does not depend on how many workers share the clip. Faces found at reduced
+    scale are mapped back to full-scale coordinates: the track and the matrices never see the scale."""
     if opts.face_detector == "none":
         for k, (t0, t1) in enumerate(pairs):
             image = next((f for f in (frames.get(t0), frames.get(t1)) if not isinstance(f, FrameError)), None)
@@ -94,15 +101,20 @@ def alignments(frames: FrameWindow, span: ClipSpan, pairs: list[tuple[int, int]]
     def detect(n: int):
         image = frames.get(n)
         counts["detections"] += 1
-        return None if isinstance(image, FrameError) else find_face(detector, image, to_rgb)
+        face = None if isinstance(image, FrameError) else find_face(detector, image, to_rgb)
+        return None if face is None else face_to_source(face, frames.reduction)
 
     tracker = Tracker(detect, span.first, span.last, span.fps, opts.track, frames.release)
+    if opts.decode_scale == "auto" and dct_scalable(span.clip):
+        tracker.known[span.first] = detect(span.first)  # the track reuses it where the schedule asks for it
+        frames.reduce(decode_reduction(tracker.known[span.first], opts.size))
     yield from align_pairs(tracker, pairs, opts.labeled)
 
 
-def _sample_json(row: dict, item: PairMatrix, opts: WorkerOptions) -> bytes:
+def _sample_json(row: dict, item: PairMatrix, opts: WorkerOptions, reduction: int) -> bytes:
     meta = {k: row[k] for k in ("dataset", "subject", "clip", "source", "t0", "t1", "delta", "index", "key")}
-    meta.update(crop=item.matrix.tolist(), size=opts.size, format=opts.image_format)
+    # crop: full-scale frame px → output px, whatever the scale the frames were decoded at (decode_scale)
+    meta.update(crop=item.matrix.tolist(), size=opts.size, format=opts.image_format, decode_scale=1.0 / reduction)
     if item.eyes is not None:  # the tracked (smoothed) eyes of f0 and f1 where the crop puts them, output px
         meta["eyes"] = np.round(apply(item.matrix, item.eyes.reshape(-1, 2)), 2).reshape(2, 2, 2).tolist()
     if row.get("sample_id"):
@@ -145,15 +157,16 @@ def process_segment(rows: list[dict], span: ClipSpan, opts: WorkerOptions,
             if item.matrix is None:
                 _fail(row, "no_face", f"{item.reason} of {span.clip.source}")
                 continue
-            images = []
+            images, on_decoded = [], compose(item.matrix, reduced_to_source(frames.reduction))
             for n in (t0, t1):
                 slot = (n, item.matrix.tobytes())
                 if slot not in encoded:
-                    encoded[slot] = encode_native(warp(frames.get(n), item.matrix, opts.size), ext, opts.quality)
+                    encoded[slot] = encode_native(warp(frames.get(n), on_decoded, opts.size), ext, opts.quality)
                     counts["encodes"] += 1
                     frames_encoded.add(n)
                 images.append(encoded[slot])
-            yield row, {f"f0.{ext}": images[0], f"f1.{ext}": images[1], "json": _sample_json(row, item, opts)}
+            meta = _sample_json(row, item, opts, frames.reduction)
+            yield row, {f"f0.{ext}": images[0], f"f1.{ext}": images[1], "json": meta}
             if len(encoded) > CACHE_LIMIT:  # later pairs start at t0 or after: frames behind are not needed again
                 encoded = {slot: data for slot, data in encoded.items() if slot[0] >= t0}
         counts["decoded"] += frames.decoded

@@ -1,0 +1,142 @@
+"""DCT-scaled decoding: where libjpeg-turbo's reduced decode puts the pixels, the per-clip choice of the scale, and the
+ingest's output with it (recorded, aligned against the true eyes, the same bytes however the clips are cut into shards)."""
+
+import json
+import tarfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from mer_data.align import EYE_DISTANCE, Face, apply, compose, decode_reduction, face_to_source, warp
+from mer_data.frames import FrameWindow, dct_scalable, open_video, read_image, reduced_to_source
+from mer_data.records import Clip
+from mer_data.synth import generate
+from mer_data.synth.motion import load_eye_truth
+from pipelines.ingest import IngestConfig, run_ingest
+
+UPSCALE = 3.5  # the generator's 320×240 faces (eyes ≈ 43 px apart) → ≈ 150 px: more than twice the output's 67 px
+
+
+def _blob(path: Path, centre: tuple[float, float], shape=(240, 320)) -> None:
+    """A smooth bright spot at `centre` (x, y) on a dark image, written as a high-quality JPEG (or by extension)."""
+    y, x = np.mgrid[0: shape[0], 0: shape[1]].astype(np.float64)
+    spot = 40 + 200 * np.exp(-((x - centre[0]) ** 2 + (y - centre[1]) ** 2) / (2 * 6.0 ** 2))
+    cv2.imwrite(str(path), np.repeat(spot[:, :, None], 3, axis=2).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 100])
+
+
+def _centroid(image: np.ndarray) -> np.ndarray:
+    weight = np.clip(image[:, :, 1].astype(np.float64) - 60, 0, None)
+    y, x = np.mgrid[0: image.shape[0], 0: image.shape[1]]
+    return np.array([(weight * x).sum(), (weight * y).sum()]) / weight.sum()
+
+
+@pytest.mark.parametrize("ext", [".jpg", ".png"])
+@pytest.mark.parametrize("d", [2, 4, 8])
+def test_reduced_decode_puts_pixels_where_reduced_to_source_says(tmp_path, ext, d):
+    centre = (131.3, 77.8)
+    path = tmp_path / f"spot{ext}"
+    _blob(path, centre)
+    image = read_image(str(path), native=True, reduction=d)
+    assert image.shape == (-(-240 // d), -(-320 // d), 3)
+    found = apply(reduced_to_source(d), _centroid(image))[0]
+    assert np.hypot(*(found - centre)) < 0.1 * d  # libjpeg's scaled IDCT (jpg) and the block average (png) agree
+
+
+def test_warping_a_reduced_decode_matches_the_full_scale_warp(tmp_path):
+    path = tmp_path / "spot.jpg"
+    _blob(path, (160.0, 120.0))
+    matrix = np.array([[0.5, 0.02, -34.0], [-0.02, 0.5, -9.0]])  # halves, away from the frame's edges
+    full = warp(read_image(str(path), native=True), matrix, 96).astype(np.float64)
+    half = warp(read_image(str(path), native=True, reduction=2), compose(matrix, reduced_to_source(2)), 96)
+    assert np.abs(full - half).max() < 6  # the same picture: a misplaced spot would differ by tens of levels
+
+
+def test_decode_reduction_keeps_the_face_at_the_output_resolution():
+    def face(eye_px: float) -> Face:
+        return Face(0.9, (0.0, 0.0, 1.0, 1.0), (100.0, 100.0), (100.0 + eye_px, 100.0))
+
+    out_eyes = EYE_DISTANCE * 224
+    assert decode_reduction(None, 224) == 1
+    assert decode_reduction(face(out_eyes * 1.99), 224) == 1
+    assert decode_reduction(face(out_eyes * 2.0), 224) == 2
+    assert decode_reduction(face(out_eyes * 5.0), 224) == 4
+    assert decode_reduction(face(out_eyes * 30.0), 224) == 8
+    assert decode_reduction(face(out_eyes * 2.0), 112) == 4  # a smaller output allows more
+    mapped = face_to_source(face(10.0), 4)
+    assert mapped.right_eye == (400.0, 400.0) and mapped.left_eye == (440.0, 400.0) and mapped.bbox[2] == 4.0
+
+
+def test_dct_scaling_applies_to_jpeg_folders_only(tmp_path, synth_root):
+    folder = tmp_path / "clip"
+    folder.mkdir()
+    _blob(folder / "img1.png", (10.0, 10.0))
+    png = Clip("d", "s1", "c", str(folder), "frames", r"img(\d+)\.png")
+    assert not dct_scalable(png)
+    with FrameWindow(png) as frames:
+        frames.reduce(2)  # a non-JPEG folder may still be read at reduced scale (decoded in full, then averaged)
+        assert frames.get(1).shape == (120, 160, 3)
+    video = next(iter(__import__("mer_data.datasets", fromlist=["ADAPTERS"]).ADAPTERS["casme3"].iter_clips(
+        synth_root("casme3", video=True))))
+    assert not dct_scalable(video)
+    with FrameWindow(video) as frames, pytest.raises(ValueError, match="full scale only"):
+        frames.reduce(2)
+    cap = open_video(video.source, threads=2)
+    assert cap.isOpened() and cap.get(cv2.CAP_PROP_N_THREADS) == 2
+    cap.release()
+
+
+@pytest.fixture(scope="module")
+def large(tmp_path_factory):
+    """A drifting synthetic CASME II (one subject, two clips) enlarged UPSCALE times, and its true eyes there."""
+    root = generate("casme2", tmp_path_factory.mktemp("large") / "casme2", subjects=1, clips_per_subject=2,
+                    motion="drift")
+    for path in sorted(root.rglob("*.jpg")):
+        image = cv2.imread(str(path))
+        cv2.imwrite(str(path), cv2.resize(image, None, fx=UPSCALE, fy=UPSCALE, interpolation=cv2.INTER_CUBIC))
+    truth = {}
+    for src, t in load_eye_truth(root).items():  # cv2.resize maps pixel centres: x' = (x + 0.5)·s − 0.5
+        truth[str((root / src).resolve())] = (t.frames[0], (t.right + 0.5) * UPSCALE - 0.5,
+                                              (t.left + 0.5) * UPSCALE - 0.5)
+    return root, truth
+
+
+def _samples(out: Path) -> dict[str, tuple[dict, bytes, bytes]]:
+    found = {}
+    for path in sorted(out.glob("*.tar")):
+        with tarfile.open(path) as tar:
+            members = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
+        for name, data in members.items():
+            if name.endswith(".json"):
+                key = name[: -len(".json")]
+                found[key] = (json.loads(data), members[f"{key}.f0.jpg"], members[f"{key}.f1.jpg"])
+    return found
+
+
+def _midpoint_errors(samples: dict, truth: dict) -> np.ndarray:
+    goal = np.array([0.5, 0.38]) * 224
+    errors = []
+    for meta, _, _ in samples.values():
+        first, right, left = truth[str(Path(meta["source"]).resolve())]
+        for n in (meta["t0"], meta["t1"]):
+            r, l = apply(np.asarray(meta["crop"]), [right[n - first], left[n - first]])
+            errors.append(np.hypot(*((r + l) / 2 - goal)))
+    return np.array(errors)
+
+
+def test_ingest_decodes_large_faces_at_half_scale_aligned_as_at_full(large, tmp_path):
+    root, truth = large
+    runs = {}
+    for scale, shard_size in (("full", 1000), ("auto", 1000), ("auto", 7)):  # 7: every clip cut across shards
+        out = tmp_path / f"{scale}{shard_size}"
+        run_ingest(IngestConfig(dataset="casme2", root=str(root), out=str(out), workers=0, decode_scale=scale,
+                                shard_size=shard_size))
+        runs[scale, shard_size] = _samples(out)
+    full, auto = runs["full", 1000], runs["auto", 1000]
+    assert {m["decode_scale"] for m, _, _ in full.values()} == {1.0}
+    assert {m["decode_scale"] for m, _, _ in auto.values()} == {0.5}
+    assert sorted(auto) == sorted(full)
+    assert auto == runs["auto", 7]  # the scale and everything after it do not depend on the shard cut
+    err_full, err_auto = _midpoint_errors(full, truth), _midpoint_errors(auto, truth)
+    assert np.percentile(err_auto, 90) <= np.percentile(err_full, 90) + 0.5, (err_full, err_auto)
