@@ -266,14 +266,15 @@ def _run_ray(specs: Iterator[ShardSpec], done: set[int], opts: WorkerOptions, cf
     (`workers` in a joined session);
     results arrive in completion order (the bytes do not depend on it).
 
-    Joins a running Ray session (or `cfg.ray_address`) when there is one, else starts a local one with `workers` CPUs.
+    Joins this process's Ray session or `cfg.ray_address` when given, else starts a local one with `workers` CPUs
+    ("local": never silently joins another program's Ray instance on this machine, e.g. a second ingest).
     """
     import ray
 
     started = not ray.is_initialized()
     if started:
         address = cfg.ray_address or None
-        ray.init(address=address, num_cpus=None if address else max(cfg.workers, 1), include_dashboard=False,
+        ray.init(address=address or "local", num_cpus=None if address else max(cfg.workers, 1), include_dashboard=False,
                  log_to_driver=False, logging_level=logging.ERROR)  # Ray's start-up chatter would break the tqdm bar
     try:
         task = ray.remote(num_cpus=1, max_retries=cfg.max_retries, retry_exceptions=True)(_shard_on_node)

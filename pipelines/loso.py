@@ -177,7 +177,7 @@ def _dispatch_ray(todo: dict, frames: dict, n_classes: int, cfg: LosoConfig, out
 
     started = not ray.is_initialized()
     if started:
-        ray.init(address=cfg.ray_address, num_cpus=None if cfg.ray_address else cfg.workers, include_dashboard=False,
+        ray.init(address=cfg.ray_address or "local", num_cpus=None if cfg.ray_address else cfg.workers, include_dashboard=False,
                  log_to_driver=False, logging_level=logging.ERROR)  # Ray's start-up chatter would break the output
     try:
         gpus = 1 if torch.cuda.is_available() and cfg.device != "cpu" else 0

@@ -101,7 +101,7 @@ def _ray(task, clips: list[Clip], cfg: SpotConfig):
 
     started = not ray.is_initialized()
     if started:
-        ray.init(num_cpus=cfg.workers, include_dashboard=False, log_to_driver=False)
+        ray.init(address="local", num_cpus=cfg.workers, include_dashboard=False, log_to_driver=False)
     try:
         remote = ray.remote(num_cpus=1)(task)
         pending, done, todo = {}, {}, list(enumerate(clips))
