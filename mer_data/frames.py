@@ -124,18 +124,23 @@ def read_image(path: str, native: bool = False, reduction: int = 1) -> np.ndarra
     """
     if reduction != 1:
         return _read_reduced(path, native, reduction)
+    image = cv2.imdecode(_file_bytes(path), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise FrameError(f"corrupt or truncated image {path}")
+    if image.dtype != np.uint8:  # 16-bit PNGs and the like
+        image = cv2.convertScaleAbs(image, alpha=255.0 / max(1, int(image.max())))
+    return _native(image) if native else to_rgb(image)
+
+
+def _file_bytes(path: str) -> np.ndarray:
+    """The file's bytes (uint8), or a FrameError naming why it cannot be decoded."""
     try:
         data = np.fromfile(path, dtype=np.uint8)
     except OSError as exc:
         raise FrameError(f"unreadable file {path}: {exc.strerror}") from exc
     if data.size == 0:
         raise FrameError(f"zero-byte file {path}")
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise FrameError(f"corrupt or truncated image {path}")
-    if image.dtype != np.uint8:  # 16-bit PNGs and the like
-        image = cv2.convertScaleAbs(image, alpha=255.0 / max(1, int(image.max())))
-    return _native(image) if native else to_rgb(image)
+    return data
 
 
 def _read_reduced(path: str, native: bool, reduction: int) -> np.ndarray:
@@ -147,12 +152,7 @@ def _read_reduced(path: str, native: bool, reduction: int) -> np.ndarray:
         h, w = full.shape[:2]
         image = cv2.resize(full, (-(-w // reduction), -(-h // reduction)), interpolation=cv2.INTER_AREA)
         return image if native else to_rgb(image)
-    try:
-        data = np.fromfile(path, dtype=np.uint8)
-    except OSError as exc:
-        raise FrameError(f"unreadable file {path}: {exc.strerror}") from exc
-    if data.size == 0:
-        raise FrameError(f"zero-byte file {path}")
+    data = _file_bytes(path)
     # the full decode (IMREAD_UNCHANGED) ignores EXIF orientation: so must the reduced one, or the geometry differs
     image = cv2.imdecode(data, _REDUCED_FLAGS[reduction] | cv2.IMREAD_IGNORE_ORIENTATION)
     if image is None:

@@ -41,3 +41,18 @@ def face_model() -> Path:
     from mer_data.facemodel import model_path
 
     return model_path()
+
+
+def labeled_casme2(base: Path, face_model: Path, subjects: int, clips: int, seed: int) -> tuple[Path, Path]:
+    """(LOSO manifest, labeled shards of 8 frames a sample at 64 px) of a synthetic CASME II written under `base`."""
+    from manifests.build import SplitConfig, build_manifest
+    from manifests.io import write_manifest
+    from pipelines.ingest import IngestConfig, run_ingest
+
+    root = generate("casme2", base / "casme2", subjects=subjects, clips_per_subject=clips, seed=seed)
+    manifest = build_manifest(SplitConfig(dataset="casme2", protocol="loso", root=root))
+    path = write_manifest(manifest.rows, manifest.metadata(), base / "m.parquet", manifest.columns)
+    summary = run_ingest(IngestConfig(dataset="casme2", root=str(root), out=str(base / "shards"), labeled=True,
+                                      workers=0, size=64, image_format="png", frames=8, face_model=str(face_model)))
+    assert summary["ok"]
+    return path, base / "shards"

@@ -10,28 +10,19 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import eval_app
-from manifests.build import SplitConfig, build_manifest
-from manifests.io import read_manifest, write_manifest
+from manifests.io import read_manifest
 from manifests.shuffle import shuffle_labels
 from mer_data import MerDataError
 from mer_data.evaluation.compare import compare_rows, markdown, table_png, text
 from mer_data.evaluation.fold import OPTIMISTIC, FoldConfig
-from mer_data.synth import generate
-from pipelines.ingest import IngestConfig, run_ingest
 from pipelines.loso import LosoConfig, run
+from conftest import labeled_casme2
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory, face_model) -> tuple[Path, Path]:
     """(manifest, labeled shards) of an 8-subject synthetic CASME II, 8 frames a sample at 64 px."""
-    base = tmp_path_factory.mktemp("harness")
-    root = generate("casme2", base / "casme2", subjects=8, clips_per_subject=3, seed=5)
-    manifest = build_manifest(SplitConfig(dataset="casme2", protocol="loso", root=root))
-    path = write_manifest(manifest.rows, manifest.metadata(), base / "m.parquet", manifest.columns)
-    summary = run_ingest(IngestConfig(dataset="casme2", root=str(root), out=str(base / "shards"), labeled=True,
-                                      workers=0, size=64, image_format="png", frames=8, face_model=str(face_model)))
-    assert summary["ok"]
-    return path, base / "shards"
+    return labeled_casme2(tmp_path_factory.mktemp("harness"), face_model, subjects=8, clips=3, seed=5)
 
 
 def _run(data, out: Path, manifest: Path | None = None, **fold) -> dict:

@@ -9,26 +9,16 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from manifests.build import SplitConfig, build_manifest
-from manifests.io import write_manifest
 from mer_data.loader import collate, load_samples
 from mer_data.models import get
 from mer_data.models.fdp import dynamic_target
-from mer_data.synth import generate
-from pipelines.ingest import IngestConfig, run_ingest
+from conftest import labeled_casme2
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory, face_model) -> tuple[Path, Path]:
-    """(manifest, labeled shards) of a 3-subject synthetic CASME II, 6 frames a sample, 64 px."""
-    base = tmp_path_factory.mktemp("fold")
-    root = generate("casme2", base / "casme2", subjects=3, clips_per_subject=2, seed=11)
-    manifest = build_manifest(SplitConfig(dataset="casme2", protocol="loso", root=root))
-    path = write_manifest(manifest.rows, manifest.metadata(), base / "m.parquet", manifest.columns)
-    summary = run_ingest(IngestConfig(dataset="casme2", root=str(root), out=str(base / "shards"), labeled=True,
-                                      workers=0, size=64, image_format="png", frames=8, face_model=str(face_model)))
-    assert summary["ok"]
-    return path, base / "shards"
+    """(manifest, labeled shards) of a 3-subject synthetic CASME II, 8 frames a sample, 64 px."""
+    return labeled_casme2(tmp_path_factory.mktemp("fold"), face_model, subjects=3, clips=2, seed=11)
 
 
 @pytest.mark.parametrize("name", ["fdp", "cva-fpf"])
