@@ -102,11 +102,17 @@ class _FakeRay:
     class exceptions:  # noqa: N801 (mirrors ray.exceptions)
         RayError = RuntimeError
 
-    def __init__(self):
-        self.in_flight, self.most = set(), 0
+    def __init__(self, initialized: bool = True):
+        self.in_flight, self.most, self.initialized = set(), 0, initialized
 
     def is_initialized(self):
-        return True
+        return self.initialized
+
+    def init(self, **_):
+        self.initialized = True
+
+    def shutdown(self):
+        self.initialized = False
 
     def remote(self, **_):
         fake = self
@@ -136,12 +142,15 @@ class _FakeRay:
         return type("Ctx", (), {"get_node_id": lambda self: "node-0"})()
 
 
-def test_the_ray_driver_keeps_a_bounded_number_of_tasks_in_flight(monkeypatch, tmp_path):
+@pytest.mark.parametrize("joined", [True, False])
+def test_the_ray_driver_keeps_a_bounded_number_of_tasks_in_flight(monkeypatch, tmp_path, joined):
+    """A session of its own queues IN_FLIGHT × workers tasks (Ray runs `workers` of them); a joined session, which may
+    have more CPUs and would run every queued task at once, gets exactly `workers` in flight."""
     import sys
 
     from pipelines import ingest
 
-    fake = _FakeRay()
+    fake = _FakeRay(initialized=joined)
     monkeypatch.setitem(sys.modules, "ray", fake)
     monkeypatch.setattr(ingest, "run_shard", lambda spec, opts: {"rows": 1, "written": 1, "failures_by_reason": {},
                                                                "frames_encoded": 2})
@@ -151,5 +160,5 @@ def test_the_ray_driver_keeps_a_bounded_number_of_tasks_in_flight(monkeypatch, t
     tally = ingest.Tally(tmp_path, 0.0)
     bar = type("Bar", (), {"update": lambda self, n: None, "set_postfix": lambda self, **kw: None})()
     ingest._run_ray(specs, set(), None, cfg, bar, tally)
-    assert tally.shards == tally.shards_run == 100 and fake.most == ingest.IN_FLIGHT * 3
+    assert tally.shards == tally.shards_run == 100 and fake.most == (1 if joined else ingest.IN_FLIGHT) * 3
     assert tally.nodes == {"node-0"}
