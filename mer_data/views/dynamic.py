@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mer_data.views.base import StoredSample, View, frame_array, require, uniform_numbers
+from mer_data.views.base import StoredSample, require
+from mer_data.views.sequence import Sequence
 
 
 def rank_pool_weights(count: int) -> np.ndarray:
@@ -25,25 +26,18 @@ def rank_pool_weights(count: int) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class Dynamic(View):
-    """The dynamic image of T frames spread over onset..offset, float32 (C, H, W)."""
+class Dynamic(Sequence):
+    """The dynamic image of the `sequence` view's T frames (spread over onset..offset), float32 (C, H, W)."""
 
     name = "dynamic"
-    frames: int = 8  # T, frames pooled (onset and offset included)
-    color: bool = True  # RGB (C = 3) or grayscale (C = 1)
-    size: int = 0  # output side in px (0 = the shard's)
     scale: str = "raw"  # "raw" (the weighted sum) or "minmax" (mapped to [0, 1])
 
     def check(self) -> None:
-        require(self, 2 <= self.frames <= 512, "frames", "2..512")
-        require(self, 0 <= self.size <= 4096, "size", "0 (as stored) or a side in px up to 4096")
+        super().check()
         require(self, self.scale in ("raw", "minmax"), "scale", "raw or minmax")
 
-    def frames_used(self, sample: StoredSample, rng: np.random.Generator | None) -> list[int]:
-        return [sample.nearest(n) for n in uniform_numbers(sample.onset, sample.end, self.frames)]
-
     def render(self, sample: StoredSample, numbers: list[int]) -> np.ndarray:
-        stack = np.stack([frame_array(sample, n, self.color, self.size) for n in numbers])  # (T, C, H, W)
+        stack = super().render(sample, numbers)  # (T, C, H, W)
         image = np.tensordot(rank_pool_weights(len(numbers)), stack, axes=1).astype(np.float32)  # (C, H, W)
         if self.scale == "minmax":
             span = float(image.max() - image.min())
