@@ -26,7 +26,7 @@ import numpy as np
 from mer_data.align import FaceDetector, eye_transform, locate_face, warp
 from mer_data.datasets import ADAPTERS
 from mer_data.facemodel import model_path
-from mer_data.frames import ClipReader, FrameError, frame_numbers
+from mer_data.frames import ClipReader, FrameError, frame_numbers, keep_freed_frames
 from mer_data.synth import generate
 from pipelines.ingest import IngestConfig, layout, run_ingest
 from pipelines.plan import PairOptions, segment_rows
@@ -67,6 +67,7 @@ def bare_loop(cfg: IngestConfig, clips, matrix: np.ndarray) -> int:
                 if row["status"] == "ok":
                     needed.setdefault(f"{row['subject']}/{row['clip']}", set()).update((row["t0"], row["t1"]))
     by_key, count = {c.key: c for c in clips}, 0
+    keep_freed_frames()  # the allocator setting the ingest's workers run with (without it a decode costs up to 2x)
     for key, numbers in needed.items():
         with ClipReader(by_key[key], native=True) as reader:  # the ingest's decoder, minus detection and tar/parquet
             for _, image in reader.frames(numbers):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from mer_data import MerDataError
 from mer_data.datasets import adapter
+from mer_data.frames import keep_freed_frames
 from mer_data.records import STATUS_OK, Clip
 from mer_data.spot.features import FeatureConfig, VideoFeatures, video_features
 from mer_data.spot.predictions import write_predictions
@@ -70,6 +71,7 @@ def featured_video(clip: Clip, cfg: SpotConfig) -> tuple[VideoFeatures | None, s
     span = list_clip(clip)
     if span.status != STATUS_OK:
         return None, span.reason
+    keep_freed_frames()
     flow = cfg.mdmd.flow if cfg.method == "mdmd" else cfg.softnet.flow
     feature_cfg = FeatureConfig(flow, cfg.features.face_detector, cfg.features.face_model, cfg.features.track)
     return video_features(clip, span.first, span.last, span.fps, _extractor(cfg, span.fps), feature_cfg), ""

@@ -19,7 +19,7 @@ import numpy as np
 
 from mer_data.align import (FaceDetector, apply, compose, decode_reduction, face_to_source, find_face,
                             resize_transform, warp)
-from mer_data.frames import FrameError, FrameWindow, dct_scalable, reduced_to_source, to_rgb
+from mer_data.frames import FrameError, FrameWindow, dct_scalable, keep_freed_frames, reduced_to_source, to_rgb
 from mer_data.pair_align import PairMatrix, Tracker, align_pairs
 from mer_data.records import STATUS_OK
 from mer_data.shards import TarShardWriter, shard_paths, shard_stats, write_json, write_rows
@@ -176,6 +176,7 @@ def process_segment(rows: list[dict], span: ClipSpan, opts: WorkerOptions,
 def run_shard(spec: ShardSpec, opts: WorkerOptions) -> dict:
     """Write shard `spec.index` under `opts.out`; return its stats plus `seconds` and `clips_finished`."""
     start = time.perf_counter()
+    keep_freed_frames()
     paths = shard_paths(Path(opts.out), spec.index)
     counts: Counter = Counter()
     rows: list[dict] = []

@@ -131,3 +131,14 @@ def test_frame_span_scans_a_folder(tmp_path):
     assert frame_span(Clip("x", "x/s", "c", str(tmp_path), pattern=r"img(\d+)\.jpg")) == (3, 40, 3)
     with pytest.raises(OSError):
         frame_span(Clip("x", "x/s", "c", str(tmp_path / "none")))
+
+
+def test_keep_freed_frames_sets_glibc_thresholds_once():
+    """On glibc the allocator setting is applied (and stays applied); elsewhere it reports that it could not be."""
+    import platform
+
+    from mer_data.frames import keep_freed_frames
+
+    expected = platform.libc_ver()[0] == "glibc"
+    assert keep_freed_frames() is expected
+    assert keep_freed_frames() is expected
