@@ -125,20 +125,27 @@ def _result(k: int, track: TrackWindow, t0: int, t1: int, matrix: np.ndarray | N
 
 
 def align_pairs(tracker: Tracker, pairs: list[tuple[int, int]], labeled: bool) -> Iterator[PairMatrix]:
-    """Each pair's alignment, for `pairs` (t0, t1) sorted by t0; the tracker's `release` learns when frames below a
-    number are no longer needed. Pairs of one block are yielded before the next block is tracked, so a caller that
-    encodes each pair as it comes holds about a block of frames plus the lookahead.
+    """Each pair's alignment, in pair order: `align_blocks` flattened."""
+    for block in align_blocks(tracker, pairs, labeled):
+        yield from block
+
+
+def align_blocks(tracker: Tracker, pairs: list[tuple[int, int]], labeled: bool) -> Iterator[list[PairMatrix]]:
+    """The pairs' alignments one block at a time, for `pairs` (t0, t1) sorted by t0; the tracker's `release` learns
+    when frames below a number are no longer needed. A block's list comes before the next block is tracked, so a
+    caller that encodes a block as it comes holds about a block of frames plus the lookahead, and knows every matrix
+    a frame of the block needs when it first decodes it.
 
     Pretraining pairs are tracked one top-level block at a time and take the matrix of the piece holding their middle
-    frame (clamped to the block); a labeled sample (onset, apex) gets its own window, with detections forced on its
-    onset and apex, and the matrix of its mean eyes over onset..apex."""
+    frame (clamped to the block); a labeled sample (onset, apex) gets its own window (a block of one), with detections
+    forced on its onset and apex, and the matrix of its mean eyes over onset..apex."""
     cfg, k = tracker.cfg, 0
     while k < len(pairs):
         t0 = pairs[k][0]
         if labeled:
             t1 = pairs[k][1]
             track = tracker.window(t0, t1, keep_from=t0, extra=(t0, t1))
-            yield _result(k, track, t0, t1, *span_matrix(track, t0, t1, cfg))
+            yield [_result(k, track, t0, t1, *span_matrix(track, t0, t1, cfg))]
             k += 1
             continue
         lo, hi = top_block(tracker.first, tracker.last, t0, cfg.block(tracker.fps))
@@ -147,9 +154,11 @@ def align_pairs(tracker: Tracker, pairs: list[tuple[int, int]], labeled: bool) -
             end += 1
         track = tracker.window(lo, max(hi, max(t1 for _, t1 in pairs[k:end])), keep_from=t0)
         pieces = leaf_blocks(track, lo, hi, cfg)
+        block = []
         for j in range(k, end):
             a, b = pairs[j]
             mid = min((a + b) // 2, hi)  # the pair's middle frame, within this block
             matrix = next(m for p, q, m in pieces if p <= mid <= q)
-            yield _result(j, track, a, b, matrix, track.lost_reason(a, b))
+            block.append(_result(j, track, a, b, matrix, track.lost_reason(a, b)))
+        yield block
         k = end

@@ -217,19 +217,31 @@ def _drop_short(shot: np.ndarray, min_len: int) -> None:
 def _smooth(frames: np.ndarray, shot: np.ndarray, times: np.ndarray, values: np.ndarray, face_shot: np.ndarray,
             radius: int) -> np.ndarray:
     """Eyes (n, 2, 2) at `frames`: a Gaussian-weighted (σ = radius/2) linear fit, at each frame, of the faces of its
-    shot within ±radius frames (times (m,), values (m, 4)); NaN where the frame is LOST."""
+    shot within ±radius frames (times (m,), values (m, 4)); NaN where the frame is LOST. Vectorised over frames."""
     eyes = np.full((len(frames), 2, 2), np.nan)
+    rows = np.flatnonzero(shot != LOST)
+    if not rows.size:
+        return eyes
     sigma = max(radius / 2.0, 0.5)
-    for i in np.flatnonzero(shot != LOST):
-        near = (np.abs(times - frames[i]) <= radius) & (face_shot == shot[i])
-        t, v = times[near] - frames[i], values[near]
-        w = np.exp(-0.5 * (t / sigma) ** 2)
-        sw, swt, swtt = w.sum(), (w * t).sum(), (w * t * t).sum()
-        wv, wtv = (w[:, None] * v).sum(0), (w[:, None] * t[:, None] * v).sum(0)
-        det = sw * swtt - swt * swt
-        # the fitted line's value at t = 0 (the frame itself); the weighted mean when all faces share one time
-        fit = (swtt * wv - swt * wtv) / det if det > 1e-9 * max(sw * swtt, 1.0) else wv / sw
-        eyes[i] = fit.reshape(2, 2)
+    f, s = frames[rows].astype(np.float64), shot[rows]
+    sw, swt, swtt = np.zeros(len(rows)), np.zeros(len(rows)), np.zeros(len(rows))
+    wv, wtv = np.zeros((len(rows), 4)), np.zeros((len(rows), 4))
+    # one face at a time, in time order, for all frames at once: each frame's sums add its near faces in the same
+    # order whatever else the window holds (other faces add exact zeros), so any window gives the whole clip's bits
+    for j in np.flatnonzero((times >= f.min() - radius) & (times <= f.max() + radius)):
+        t = times[j] - f
+        w = np.where((np.abs(t) <= radius) & (face_shot[j] == s), np.exp(-0.5 * (t / sigma) ** 2), 0.0)
+        sw += w
+        swt += w * t
+        swtt += w * t * t
+        wv += w[:, None] * values[j]
+        wtv += (w * t)[:, None] * values[j]
+    det = sw * swtt - swt * swt
+    line = det > 1e-9 * np.maximum(sw * swtt, 1.0)  # else all faces share one time: their weighted mean
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fit = np.where(line[:, None], (swtt[:, None] * wv - swt[:, None] * wtv) / np.where(line, det, 1.0)[:, None],
+                       wv / sw[:, None])
+    eyes[rows] = fit.reshape(-1, 2, 2)
     return eyes
 
 

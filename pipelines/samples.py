@@ -98,16 +98,17 @@ def process_samples(pending: list[dict], span: ClipSpan, opts: WorkerOptions,
     the track hands out each sample's (onset, apex) matrix); failing rows get their status and reason in place."""
     pairs = [(r["t0"], r["t1"]) for r in pending]
     with FrameWindow(span.clip) as frames:
-        for item in alignments(frames, span, pairs, opts, counts):
-            row = pending[item.index]
-            counts["anchors_tracked" if item.matrix is not None else "anchors_lost"] += 1
-            if item.matrix is None:
-                bad = next((f for f in (frames.get(row["t0"]), frames.get(row["t1"])) if isinstance(f, FrameError)),
-                           None)
-                row["status"], row["reason"] = (("bad_frame", str(bad)) if bad is not None
-                                                else ("no_face", f"{item.reason} of {span.clip.source}"))
-                continue
-            members = sample_members(row, item, frames, span, opts, counts)
-            if members is not None:
-                yield row, members
+        for block in alignments(frames, span, pairs, opts, counts):
+            for item in block:
+                row = pending[item.index]
+                counts["anchors_tracked" if item.matrix is not None else "anchors_lost"] += 1
+                if item.matrix is None:
+                    bad = next((f for f in (frames.get(row["t0"]), frames.get(row["t1"])) if isinstance(f, FrameError)),
+                               None)
+                    row["status"], row["reason"] = (("bad_frame", str(bad)) if bad is not None
+                                                    else ("no_face", f"{item.reason} of {span.clip.source}"))
+                    continue
+                members = sample_members(row, item, frames, span, opts, counts)
+                if members is not None:
+                    yield row, members
         counts["decoded"] += frames.decoded
