@@ -165,6 +165,7 @@ def process_segment(rows: list[dict], span: ClipSpan, opts: WorkerOptions,
                         needs[n][key] = item.matrix
             bad: dict[int, FrameError] = {}
             on_decoded: dict[bytes, np.ndarray] = {}  # matrix → the same warp applied to the decoded (reduced) frame
+            last = pairs[block[-1].index][0]  # later blocks' pairs start after it: frames up to it are done here
             for n in sorted(needs):
                 image = frames.get(n)
                 if isinstance(image, FrameError):
@@ -177,6 +178,8 @@ def process_segment(rows: list[dict], span: ClipSpan, opts: WorkerOptions,
                         encoded[n, key] = encode_native(warp(image, on_decoded[key], opts.size), ext, opts.quality)
                         counts["encodes"] += 1
                         frames_encoded.add(n)
+                if n <= last:
+                    frames.release(n + 1)  # holds the pairs' lookahead and the detections ahead, not the block
             crops: dict[bytes, list] = {}
             for item, key in zip(block, keys):
                 row, (t0, t1) = pending[item.index], pairs[item.index]
