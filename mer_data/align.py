@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from mer_data.frames import REDUCTIONS, reduced_to_source
+from mer_data.frames import REDUCTIONS
 
 EYE_DISTANCE = 0.30  # inter-ocular distance as a fraction of the output width (leaves the whole face plus a margin)
 EYE_LINE = 0.38  # height of the eye line as a fraction of the output height (mouth and chin fit below)
@@ -86,18 +86,6 @@ def decode_reduction(face: Face | None, size: int, reductions: tuple[int, ...] =
         return 1
     eyes = np.hypot(*np.subtract(face.left_eye, face.right_eye))
     return max(d for d in reductions if d == 1 or eyes / d >= EYE_DISTANCE * size)
-
-
-def face_to_source(face: Face, reduction: int) -> Face:
-    """A face found in a 1/`reduction`-scale decode, in the full-scale frame's coordinates.
-
-    A pure scaling by `reduction`, not `reduced_to_source`: the detector reports positions as fractions of the image's
-    width and height times its size in pixels, so the same fraction of the reduced frame is `reduction` times the value
-    in the full one (warps, which sample at pixel centres, use `reduced_to_source`)."""
-    d = float(reduction)
-    x, y, w, h = face.bbox
-    return Face(face.score, (x * d, y * d, w * d, h * d), (face.right_eye[0] * d, face.right_eye[1] * d),
-                (face.left_eye[0] * d, face.left_eye[1] * d))
 
 
 @contextmanager

@@ -354,6 +354,19 @@ class FrameWindow:
                 self.decoded += 1
         return self._held[n]
 
+    def full(self, n: int) -> np.ndarray | FrameError:
+        """Frame n at full scale whatever `reduction` (for a face detection): decoded apart and not held when frames
+        decode reduced, else `get(n)`."""
+        if self._reader.reduction == 1:
+            return self.get(n)
+        reduction, self._reader.reduction = self._reader.reduction, 1
+        try:
+            (_, image), = self._reader.frames([n])
+        finally:
+            self._reader.reduction = reduction
+        self.decoded += 1
+        return image
+
     def release(self, below: int) -> None:
         for n in [n for n in self._held if n < below]:
             del self._held[n]

@@ -9,11 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
-from mer_data.align import EYE_DISTANCE, Face, apply, compose, decode_reduction, face_to_source, warp
+from mer_data.align import EYE_DISTANCE, Face, apply, compose, decode_reduction, warp
 from mer_data.frames import FrameWindow, dct_scalable, open_video, read_image, reduced_to_source
 from mer_data.records import Clip
 from mer_data.synth import generate
-from mer_data.synth.motion import load_eye_truth
 from pipelines.ingest import IngestConfig, run_ingest
 
 UPSCALE = 3.5  # the generator's 320×240 faces (eyes ≈ 43 px apart) → ≈ 150 px: more than twice the output's 67 px
@@ -64,8 +63,6 @@ def test_decode_reduction_keeps_the_face_at_the_output_resolution():
     assert decode_reduction(face(out_eyes * 5.0), 224) == 4
     assert decode_reduction(face(out_eyes * 30.0), 224) == 8
     assert decode_reduction(face(out_eyes * 2.0), 112) == 4  # a smaller output allows more
-    mapped = face_to_source(face(10.0), 4)
-    assert mapped.right_eye == (400.0, 400.0) and mapped.left_eye == (440.0, 400.0) and mapped.bbox[2] == 4.0
 
 
 def test_dct_scaling_applies_to_jpeg_folders_only(tmp_path, synth_root):
@@ -89,17 +86,13 @@ def test_dct_scaling_applies_to_jpeg_folders_only(tmp_path, synth_root):
 
 @pytest.fixture(scope="module")
 def large(tmp_path_factory):
-    """A drifting synthetic CASME II (one subject, two clips) enlarged UPSCALE times, and its true eyes there."""
+    """A drifting synthetic CASME II (one subject, two clips) enlarged UPSCALE times."""
     root = generate("casme2", tmp_path_factory.mktemp("large") / "casme2", subjects=1, clips_per_subject=2,
                     motion="drift")
     for path in sorted(root.rglob("*.jpg")):
         image = cv2.imread(str(path))
         cv2.imwrite(str(path), cv2.resize(image, None, fx=UPSCALE, fy=UPSCALE, interpolation=cv2.INTER_CUBIC))
-    truth = {}
-    for src, t in load_eye_truth(root).items():  # cv2.resize maps pixel centres: x' = (x + 0.5)·s − 0.5
-        truth[str((root / src).resolve())] = (t.frames[0], (t.right + 0.5) * UPSCALE - 0.5,
-                                              (t.left + 0.5) * UPSCALE - 0.5)
-    return root, truth
+    return root
 
 
 def _samples(out: Path) -> dict[str, tuple[dict, bytes, bytes]]:
@@ -114,19 +107,8 @@ def _samples(out: Path) -> dict[str, tuple[dict, bytes, bytes]]:
     return found
 
 
-def _midpoint_errors(samples: dict, truth: dict) -> np.ndarray:
-    goal = np.array([0.5, 0.38]) * 224
-    errors = []
-    for meta, _, _ in samples.values():
-        first, right, left = truth[str(Path(meta["source"]).resolve())]
-        for n in (meta["t0"], meta["t1"]):
-            r, l = apply(np.asarray(meta["crop"]), [right[n - first], left[n - first]])
-            errors.append(np.hypot(*((r + l) / 2 - goal)))
-    return np.array(errors)
-
-
-def test_ingest_decodes_large_faces_at_half_scale_aligned_as_at_full(large, tmp_path):
-    root, truth = large
+def test_ingest_decodes_large_faces_at_half_scale_with_the_crops_of_full_scale(large, tmp_path):
+    root = large
     runs = {}
     for scale, shard_size in (("full", 1000), ("auto", 1000), ("auto", 7)):  # 7: every clip cut across shards
         out = tmp_path / f"{scale}{shard_size}"
@@ -138,5 +120,6 @@ def test_ingest_decodes_large_faces_at_half_scale_aligned_as_at_full(large, tmp_
     assert {m["decode_scale"] for m, _, _ in auto.values()} == {0.5}
     assert sorted(auto) == sorted(full)
     assert auto == runs["auto", 7]  # the scale and everything after it do not depend on the shard cut
-    err_full, err_auto = _midpoint_errors(full, truth), _midpoint_errors(auto, truth)
-    assert np.percentile(err_auto, 90) <= np.percentile(err_full, 90) + 0.5, (err_full, err_auto)
+    # faces are detected on full-scale decodes either way: the crops (hence the alignment error) are full's to the bit
+    assert all(auto[k][0]["crop"] == full[k][0]["crop"] and auto[k][0]["eyes"] == full[k][0]["eyes"] for k in full)
+    assert any(auto[k][1] != full[k][1] for k in full)  # while the pixels come from the half-scale decode
