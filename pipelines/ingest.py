@@ -298,8 +298,13 @@ def _run_ray(specs: Iterator[ShardSpec], done: set[int], opts: WorkerOptions, cf
 
 
 def _shard_on_node(spec: ShardSpec, opts: WorkerOptions) -> dict:
-    """`run_shard` as a Ray task: its result also names the node that ran it."""
+    """`run_shard` as a Ray task: its result also names the node that ran it. The task holds one CPU, so OpenCV runs
+    on one thread in it: its own pool spread each warp and colour conversion over every core (a lone Ray worker kept
+    1.3 of 2 cores busy), so workers, one per core, got in each other's way."""
+    import cv2
     import ray
+
+    cv2.setNumThreads(1)
 
     return {**run_shard(spec, opts), "node": ray.get_runtime_context().get_node_id()}
 
