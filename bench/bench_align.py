@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import tarfile
 import tempfile
 from pathlib import Path
 
@@ -35,6 +34,7 @@ from mer_data.align import EYE_DISTANCE, apply, eye_transform
 from mer_data.datasets import ADAPTERS
 from mer_data.facemodel import model_path
 from mer_data.pair_align import template
+from mer_data.shards import tar_samples
 from mer_data.synth import generate
 from mer_data.synth.motion import VISIBLE, load_eye_truth
 from pipelines.ingest import IngestConfig, run_ingest
@@ -44,11 +44,7 @@ SIZE = 224
 
 def written_pairs(out: Path) -> list[dict]:
     """The json of every written sample."""
-    metas = []
-    for tar_path in sorted(out.glob("*.tar")):
-        with tarfile.open(tar_path) as tar:
-            metas += [json.loads(tar.extractfile(m).read()) for m in tar.getmembers() if m.name.endswith(".json")]
-    return metas
+    return [json.loads(m["json"]) for path in sorted(out.glob("*.tar")) for m in tar_samples(path).values()]
 
 
 def truth_of(root: Path, scale: float):

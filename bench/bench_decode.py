@@ -20,7 +20,6 @@ import argparse
 import dataclasses
 import json
 import shutil
-import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -32,6 +31,7 @@ from bench_ingest import bare_loop, reference_matrix, timed
 from mer_data.datasets import ADAPTERS
 from mer_data.facemodel import model_path
 from mer_data.frames import VIDEO_THREADS, frame_files, open_video, read_image
+from mer_data.shards import tar_samples
 from mer_data.synth import generate
 from pipelines.ingest import IngestConfig, run_ingest
 
@@ -51,17 +51,9 @@ def reframe(root: Path, scale: float, height: int, width: int) -> None:
 
 def crops(out: Path) -> dict[str, tuple[dict, list[np.ndarray]]]:
     """key → (json, [f0, f1] decoded) of every written sample."""
-    found: dict[str, tuple[dict, list[np.ndarray]]] = {}
-    for tar_path in sorted(out.glob("*.tar")):
-        with tarfile.open(tar_path) as tar:
-            members = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
-        for name, data in members.items():
-            if name.endswith(".json"):
-                key = name[: -len(".json")]
-                images = [cv2.imdecode(np.frombuffer(members[f"{key}.{f}.jpg"], np.uint8), cv2.IMREAD_COLOR)
-                          for f in ("f0", "f1")]
-                found[key] = (json.loads(data), images)
-    return found
+    return {key: (json.loads(m["json"]), [cv2.imdecode(np.frombuffer(m[f"{f}.jpg"], np.uint8), cv2.IMREAD_COLOR)
+                                          for f in ("f0", "f1")])
+            for path in sorted(out.glob("*.tar")) for key, m in tar_samples(path).items()}
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

@@ -14,7 +14,6 @@ memory (a few tens of kB a frame) and decodes on each access.
 
 from __future__ import annotations
 
-import tarfile
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,7 @@ from torch.utils.data import Dataset
 from manifests.io import read_manifest
 from mer_data import MerDataError
 from mer_data.aus import AU_COLUMNS
+from mer_data.shards import tar_samples
 from mer_data.views import StoredSample, View, make_view
 
 SPLITS = ("all", "train", "test")
@@ -44,12 +44,7 @@ def read_stored(shards: str | Path, wanted: set[str] | None = None) -> dict[str,
     """sample_id → StoredSample for the labeled samples of a shard folder (only those in `wanted` when given)."""
     found: dict[str, StoredSample] = {}
     for path in shard_files(shards):
-        groups: dict[str, dict[str, bytes]] = {}
-        with tarfile.open(path) as tar:
-            for member in tar:
-                key, _, ext = member.name.partition(".")
-                groups.setdefault(key, {})[ext] = tar.extractfile(member).read()
-        for key, members in groups.items():
+        for key, members in tar_samples(path).items():
             if "json" not in members:
                 raise MerDataError(f"{path}: sample {key} has no json member")
             sample = StoredSample.from_members(key, members)

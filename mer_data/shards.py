@@ -303,6 +303,16 @@ def verify_shard(out: Path, index: int) -> ShardReport:
     return report
 
 
+def tar_samples(path: Path) -> dict[str, dict[str, bytes]]:
+    """key → {extension ("f0.jpg", "json", …) → bytes} of every sample of one shard tar, in tar order."""
+    samples: dict[str, dict[str, bytes]] = {}
+    with tarfile.open(path) as tar:
+        for member in tar:
+            key, _, ext = member.name.partition(".")
+            samples.setdefault(key, {})[ext] = tar.extractfile(member).read()
+    return samples
+
+
 def _tar_keys(path: Path) -> tuple[list[str], list[str]]:
     """Sample keys in tar order, plus problems: members of a key not adjacent, or not f0, f1 and json (plus, for a
     labeled sample, its other frames t<n> and stored flow)."""

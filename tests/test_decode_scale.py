@@ -2,7 +2,6 @@
 ingest's output with it (recorded, aligned against the true eyes, the same bytes however the clips are cut into shards)."""
 
 import json
-import tarfile
 from pathlib import Path
 
 import cv2
@@ -12,6 +11,7 @@ import pytest
 from mer_data.align import EYE_DISTANCE, Face, apply, compose, decode_reduction, warp
 from mer_data.frames import FrameWindow, dct_scalable, open_video, read_image, reduced_to_source
 from mer_data.records import Clip
+from mer_data.shards import tar_samples
 from mer_data.synth import generate
 from pipelines.ingest import IngestConfig, run_ingest
 
@@ -96,15 +96,8 @@ def large(tmp_path_factory):
 
 
 def _samples(out: Path) -> dict[str, tuple[dict, bytes, bytes]]:
-    found = {}
-    for path in sorted(out.glob("*.tar")):
-        with tarfile.open(path) as tar:
-            members = {m.name: tar.extractfile(m).read() for m in tar.getmembers()}
-        for name, data in members.items():
-            if name.endswith(".json"):
-                key = name[: -len(".json")]
-                found[key] = (json.loads(data), members[f"{key}.f0.jpg"], members[f"{key}.f1.jpg"])
-    return found
+    return {key: (json.loads(m["json"]), m["f0.jpg"], m["f1.jpg"])
+            for path in sorted(out.glob("*.tar")) for key, m in tar_samples(path).items()}
 
 
 def test_ingest_decodes_large_faces_at_half_scale_with_the_crops_of_full_scale(large, tmp_path):
