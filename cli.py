@@ -128,6 +128,8 @@ def ingest(
     size: int = typer.Option(224, help="output side in pixels"),
     face_detector: str = typer.Option("mediapipe", help="mediapipe (align on the eyes) | none (resize pre-cropped frames)"),
     face_model: Optional[Path] = typer.Option(None, help="BlazeFace .tflite (default $MER_DATA_FACE_MODEL, else the cache)"),
+    face_runtime: str = typer.Option("auto", help="auto (LiteRT where installed, else MediaPipe Tasks) | litert | "
+                                                  "mediapipe: the same detections, LiteRT at about half the cost"),
     min_confidence: float = typer.Option(0.5, help="face score accepted on its own (0.3 next to a confident one)"),
     detect_hz: float = typer.Option(3.0, help="scheduled face detections per second of video (more where it moves)"),
     smooth_s: float = typer.Option(0.5, help="radius of the eye-track smoothing window, seconds"),
@@ -161,7 +163,7 @@ def ingest(
                        labeled=labeled, frames=frames, views=tuple(v for v in views.split(",") if v),
                        delta=delta_range, pairs_per_frame=pairs_per_frame, stride=stride, seed=seed,
                        size=size, face_detector=face_detector, face_model=str(face_model or ""),
-                       min_confidence=min_confidence, detect_hz=detect_hz, smooth_s=smooth_s, tolerance_px=tolerance_px,
+                       face_runtime=face_runtime, min_confidence=min_confidence, detect_hz=detect_hz, smooth_s=smooth_s, tolerance_px=tolerance_px,
                        decode_scale=decode_scale,
                        image_format=image_format, quality=quality,
                        shard_size=shard_size, exclude_subjects=resolve_excluded(exclude_subjects, fold),

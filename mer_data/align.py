@@ -8,31 +8,18 @@ moves, so matrices come from smoothed tracks and both frames of a pair share one
 
 from __future__ import annotations
 
-import os
-import sys
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 
 import cv2
 import numpy as np
 
+from mer_data.blazeface import Face, open_runtime, resolve_runtime
 from mer_data.frames import REDUCTIONS
 
 EYE_DISTANCE = 0.30  # inter-ocular distance as a fraction of the output width (leaves the whole face plus a margin)
 EYE_LINE = 0.38  # height of the eye line as a fraction of the output height (mouth and chin fit below)
 REFINE_CONTEXT = 2.5  # side of the refinement crop as a multiple of the first detection's box
 REFINE_SIDE = 256  # the crop is resampled to this side (px): its cost does not grow with the frame
-
-
-@dataclass(frozen=True)
-class Face:
-    """One detection in pixel coordinates of the frame it was found in."""
-
-    score: float  # detector confidence in [0, 1]
-    bbox: tuple[float, float, float, float]  # x, y, width, height
-    right_eye: tuple[float, float]  # the subject's right eye (x, y): the image-left one in an unmirrored photo
-    left_eye: tuple[float, float]
 
 
 def eye_transform(right_eye, left_eye, size: int, eye_distance: float = EYE_DISTANCE,
@@ -88,51 +75,25 @@ def decode_reduction(face: Face | None, size: int, reductions: tuple[int, ...] =
     return max(d for d in reductions if d == 1 or eyes / d >= EYE_DISTANCE * size)
 
 
-@contextmanager
-def quiet_native_stderr() -> Iterator[None]:
-    """Silence what native code writes to file descriptor 2 inside the block (MediaPipe's LiteRT prints INFO lines
-    when a detector is created and closed, which would break progress bars); Python exceptions still propagate."""
-    sys.stderr.flush()
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
 class FaceDetector:
-    """MediaPipe Tasks BlazeFace short-range detector; loads the model once, call it on RGB uint8 frames.
+    """The BlazeFace short-range detector; loads the model once, call it on RGB uint8 frames.
 
-    The detector is created with the lower `fallback_confidence` so one instance serves both passes of
+    `runtime` "auto" runs the model on LiteRT where `ai-edge-litert` is installed and through MediaPipe Tasks
+    otherwise; both give the same detections (`mer_data/blazeface.py`), LiteRT at about half the cost per call. The
+    detector keeps faces down to the lower `fallback_confidence`, so one instance serves both passes of
     `locate_face`; use it as a context manager or call `close()`.
     """
 
-    def __init__(self, model_path: str, min_confidence: float = 0.5, fallback_confidence: float = 0.3):
-        from mediapipe.tasks.python import BaseOptions, vision  # heavy import, only where a detector is built
-
+    def __init__(self, model_path: str, min_confidence: float = 0.5, fallback_confidence: float = 0.3,
+                 runtime: str = "auto"):
         self.min_confidence = min_confidence
         self.fallback_confidence = min(fallback_confidence, min_confidence)
-        options = vision.FaceDetectorOptions(base_options=BaseOptions(model_asset_path=str(model_path)),
-                                             min_detection_confidence=self.fallback_confidence)
-        with quiet_native_stderr():
-            self._detector = vision.FaceDetector.create_from_options(options)
+        self.runtime = resolve_runtime(runtime)
+        self._detect = open_runtime(self.runtime, model_path, self.fallback_confidence)
 
     def __call__(self, rgb: np.ndarray) -> list[Face]:
         """All faces found in an (H, W, 3) RGB uint8 frame, best score first."""
-        import mediapipe as mp
-
-        h, w = rgb.shape[:2]
-        image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
-        faces = []
-        for det in self._detector.detect(image).detections:
-            b, kp = det.bounding_box, det.keypoints  # keypoints are normalised; 0 = right eye, 1 = left eye
-            faces.append(Face(score=float(det.categories[0].score),
-                              bbox=(float(b.origin_x), float(b.origin_y), float(b.width), float(b.height)),
-                              right_eye=(kp[0].x * w, kp[0].y * h), left_eye=(kp[1].x * w, kp[1].y * h)))
-        return sorted(faces, key=lambda f: -f.score)
+        return sorted(self._detect(rgb), key=lambda f: -f.score)
 
     def refine(self, rgb: np.ndarray, face: Face, to_rgb: Callable[[np.ndarray], np.ndarray] | None = None) -> Face:
         """Detect again in a square crop around `face` (REFINE_CONTEXT × its box, resampled to REFINE_SIDE px) and
@@ -162,8 +123,7 @@ class FaceDetector:
         return Face(f.score, (bx, by, f.bbox[2] / scale, f.bbox[3] / scale), back(*f.right_eye), back(*f.left_eye))
 
     def close(self) -> None:
-        with quiet_native_stderr():
-            self._detector.close()
+        self._detect.close()
 
     def __enter__(self) -> FaceDetector:
         return self

@@ -21,6 +21,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from mer_data import MerDataError, __version__
+from mer_data.blazeface import RUNTIMES, resolve_runtime
 from mer_data.facemodel import resolve_model, sha256_file
 from mer_data.records import Clip, Sample
 from mer_data.shards import STAT_COUNTS, finished_shards, output_errors, shard_paths, shard_problem, write_json
@@ -51,6 +52,7 @@ class IngestConfig:
     size: int = 224  # output side in pixels
     face_detector: str = "mediapipe"  # "mediapipe" (align on the eyes) or "none" (resize pre-cropped frames)
     face_model: str = ""  # .tflite path ("" → $MER_DATA_FACE_MODEL or the user cache)
+    face_runtime: str = "auto"  # "auto" (LiteRT where installed, else MediaPipe Tasks), "litert" or "mediapipe"
     min_confidence: float = 0.5  # detection score accepted on its own
     fallback_confidence: float = 0.3  # lower score accepted next to a confident, consistent detection
     detect_hz: float = 3.0  # scheduled face detections per second of video (more where the face moves)
@@ -73,6 +75,7 @@ class IngestConfig:
                   (self.pairs_per_frame >= 1, "--pairs-per-frame must be >= 1"), (self.stride >= 1, "--stride must be >= 1"),
                   (16 <= self.size <= 4096, f"--size {self.size}: expected 16..4096"),
                   (self.face_detector in ("mediapipe", "none"), f"--face-detector {self.face_detector}: mediapipe|none"),
+                  (self.face_runtime in RUNTIMES, f"--face-runtime {self.face_runtime}: expected {'|'.join(RUNTIMES)}"),
                   (self.decode_scale in ("auto", "full"), f"--decode-scale {self.decode_scale}: expected auto or full"),
                   (self.image_format in ("jpg", "png"), f"--format {self.image_format}: expected jpg or png"),
                   (1 <= self.quality <= 100, f"--quality {self.quality}: expected 1..100"),
@@ -95,11 +98,12 @@ class IngestConfig:
                            fallback_confidence=self.fallback_confidence, smooth_s=self.smooth_s,
                            tolerance_px=self.tolerance_px)
 
-    def resolved(self, model_sha256: str) -> dict:
-        """The fields that determine the output bytes, with the face model identified by its sha256."""
+    def resolved(self, model_sha256: str, runtime: str = "") -> dict:
+        """The fields that determine the output bytes, with the face model identified by its sha256 and the runtime
+        that ran it ("litert" or "mediapipe": their detections differ by tenths of a pixel)."""
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in RUN_ONLY}
         out.update(delta=list(self.delta), exclude_subjects=list(self.exclude_subjects), face_model_sha256=model_sha256,
-                   views=list(self.views))
+                   views=list(self.views), face_runtime=runtime)
         if self.face_detector == "mediapipe":  # every tracking constant, defaults included, decides the bytes
             out["track"] = {f.name: getattr(self.track(), f.name) for f in fields(TrackConfig)}
         return out
@@ -165,8 +169,15 @@ def _versions() -> dict:
     import numpy
     import pyarrow
 
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        litert = version("ai-edge-litert")
+    except PackageNotFoundError:
+        litert = ""
     return {"mer_data": __version__, "python": platform.python_version(), "numpy": numpy.__version__,
-            "opencv": cv2.__version__, "mediapipe": mediapipe.__version__, "pyarrow": pyarrow.__version__}
+            "opencv": cv2.__version__, "mediapipe": mediapipe.__version__, "ai_edge_litert": litert,
+            "pyarrow": pyarrow.__version__}
 
 
 class Tally:
@@ -204,13 +215,13 @@ def run_ingest(cfg: IngestConfig, clips: list[Clip] | None = None, samples: list
     `clips`/`samples` default to the dataset adapter's; passing them lets callers ingest any list of clips.
     """
     t_start = time.perf_counter()
-    model_path, model_sha = "", ""
+    model_path, model_sha, runtime = "", "", ""
     if cfg.face_detector == "mediapipe":
         model = resolve_model(cfg.face_model or None)
-        model_path, model_sha = str(model.resolve()), sha256_file(model)
+        model_path, model_sha, runtime = str(model.resolve()), sha256_file(model), resolve_runtime(cfg.face_runtime)
     if clips is None:
         clips, samples = load_inputs(cfg)
-    resolved = cfg.resolved(model_sha)
+    resolved = cfg.resolved(model_sha, runtime)
     finished, redone = prepare_out(cfg, resolved)
     done = set(finished)
     specs, n_clips = layout(cfg, clips, samples or [])
@@ -221,7 +232,8 @@ def run_ingest(cfg: IngestConfig, clips: list[Clip] | None = None, samples: list
     write_json(Path(cfg.out) / "ingest.json", info)
     opts = WorkerOptions(out=str(cfg.out), pairs=PairOptions(cfg.delta, cfg.pairs_per_frame, cfg.stride, cfg.seed),
                          labeled=cfg.labeled, size=cfg.size, image_format=cfg.image_format, quality=cfg.quality,
-                         face_detector=cfg.face_detector, face_model=model_path, track=cfg.track(),
+                         face_detector=cfg.face_detector, face_model=model_path, face_runtime=runtime or "auto",
+                         track=cfg.track(),
                          frames=cfg.frames, views=tuple(cfg.views), decode_scale=cfg.decode_scale)
     t_plan = time.perf_counter()
     tally = Tally(Path(cfg.out), t_start)

@@ -41,6 +41,7 @@ class WorkerOptions:
     quality: int = 95  # JPEG quality (ignored for png)
     face_detector: str = "mediapipe"  # "mediapipe" or "none" (resize the whole frame)
     face_model: str = ""  # path of the .tflite model (mediapipe only)
+    face_runtime: str = "auto"  # the model's runtime: "litert" or "mediapipe" (the driver resolves "auto")
     track: TrackConfig = field(default_factory=TrackConfig)  # detection schedule, thresholds, smoothing, blocks
     frames: int = 0  # labeled: frames stored per sample, spread over onset..offset (0 = all of them)
     views: tuple[str, ...] = ()  # labeled: views computed at ingest and stored with each sample ("flow")
@@ -55,9 +56,10 @@ def detector_for(opts: WorkerOptions) -> FaceDetector:
 
     A Ray worker keeps it for its lifetime; the serial mode closes it when its run ends (`close_detectors`).
     """
-    key = (opts.face_model, opts.track.min_confidence, opts.track.fallback_confidence)
+    key = (opts.face_model, opts.track.min_confidence, opts.track.fallback_confidence, opts.face_runtime)
     if key not in _DETECTORS:
-        _DETECTORS[key] = FaceDetector(opts.face_model, opts.track.min_confidence, opts.track.fallback_confidence)
+        _DETECTORS[key] = FaceDetector(opts.face_model, opts.track.min_confidence, opts.track.fallback_confidence,
+                                       opts.face_runtime)
     return _DETECTORS[key]
 
 
