@@ -19,7 +19,7 @@ from mer_data.frames import REDUCTIONS
 EYE_DISTANCE = 0.30  # inter-ocular distance as a fraction of the output width (leaves the whole face plus a margin)
 EYE_LINE = 0.38  # height of the eye line as a fraction of the output height (mouth and chin fit below)
 REFINE_CONTEXT = 2.5  # side of the refinement crop as a multiple of the first detection's box
-REFINE_SIDE = 256  # the crop is resampled to this side (px): its cost does not grow with the frame
+REFINE_SIDE = 256  # the crop is resampled to this side (px; LiteRT samples the same points straight at 128)
 
 
 def eye_transform(right_eye, left_eye, size: int, eye_distance: float = EYE_DISTANCE,
@@ -91,9 +91,10 @@ class FaceDetector:
         self.runtime = resolve_runtime(runtime)
         self._detect = open_runtime(self.runtime, model_path, self.fallback_confidence)
 
-    def __call__(self, rgb: np.ndarray) -> list[Face]:
-        """All faces found in an (H, W, 3) RGB uint8 frame, best score first."""
-        return sorted(self._detect(rgb), key=lambda f: -f.score)
+    def __call__(self, frame: np.ndarray, to_rgb: Callable[[np.ndarray], np.ndarray] | None = None) -> list[Face]:
+        """All faces found in an (H, W, 3) uint8 frame, RGB or in any colour order `to_rgb` converts (LiteRT converts
+        only the model's 128×128 input), best score first."""
+        return sorted(self._detect(frame, to_rgb), key=lambda f: -f.score)
 
     def refine(self, rgb: np.ndarray, face: Face, to_rgb: Callable[[np.ndarray], np.ndarray] | None = None) -> Face:
         """Detect again in a square crop around `face` (REFINE_CONTEXT × its box, resampled to REFINE_SIDE px) and
@@ -110,8 +111,8 @@ class FaceDetector:
         side = max(16.0, REFINE_CONTEXT * max(w, h))
         scale = REFINE_SIDE / side
         x0, y0 = x + w / 2 - side / 2, y + h / 2 - side / 2
-        crop = warp(rgb, np.array([[scale, 0.0, -x0 * scale], [0.0, scale, -y0 * scale]]), REFINE_SIDE)  # black outside
-        found = self(to_rgb(crop) if to_rgb else crop)
+        to_crop = np.array([[scale, 0.0, -x0 * scale], [0.0, scale, -y0 * scale]])  # black outside the frame
+        found = sorted(self._detect.region(rgb, to_crop, REFINE_SIDE, to_rgb), key=lambda f: -f.score)
         if not found:
             return face
         f = found[0]
@@ -144,7 +145,7 @@ def find_face(detector: FaceDetector, frame: np.ndarray,
     still head at 960×720 from p90 0.92 to 1.29 px off (bench/bench_align.py --motion none), for no measurable speed
     (a detector call costs the same at any input size: 2.2–3.5 ms on the machines measured)."""
     h, w = frame.shape[:2]
-    faces = detector(to_rgb(frame) if to_rgb else frame)
+    faces = detector(frame, to_rgb)
     if not faces:
         return None
     face = detector.refine(frame, max(faces, key=lambda f: f.bbox[2] * f.bbox[3]), to_rgb)

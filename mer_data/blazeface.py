@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -38,6 +38,7 @@ import numpy as np
 from mer_data import MerDataError
 
 RUNTIMES = ("auto", "litert", "mediapipe")
+ToRGB = Callable[[np.ndarray], np.ndarray] | None  # a frame in another colour order → RGB
 INPUT_SIDE = 128  # the short-range model's input
 NMS_IOU = 0.3  # MediaPipe's min_suppression_threshold for face detection
 
@@ -70,8 +71,16 @@ def resolve_runtime(runtime: str) -> str:
 
 
 def open_runtime(runtime: str, model_path: str, min_score: float):
-    """A callable RGB (H, W, 3) uint8 frame → list[Face] (any order) for a resolved runtime name."""
+    """The detector of a resolved runtime name: call it on a frame (→ list[Face], any order), or `region` on a crop."""
     return (LiteRTBlazeFace if runtime == "litert" else TasksBlazeFace)(model_path, min_score)
+
+
+def _face(score: float, box: np.ndarray, eyes: np.ndarray) -> Face:
+    """A Face from a box (x0, y0, x1, y1) and eyes (2, 2) in output px; the box in whole px, truncated, as the Tasks API
+    reports it."""
+    (x0, y0, x1, y1), (right, left) = box, eyes
+    return Face(score, (float(int(x0)), float(int(y0)), float(int(x1 - x0)), float(int(y1 - y0))),
+                (float(right[0]), float(right[1])), (float(left[0]), float(left[1])))
 
 
 def ssd_anchors() -> np.ndarray:
@@ -126,13 +135,28 @@ class LiteRTBlazeFace:
                                f"outputs {[list(o['shape']) for o in outs]})")
         self._input, self._boxes, self._scores = inp["index"], by_width[16]["index"], by_width[1]["index"]
 
-    def __call__(self, rgb: np.ndarray) -> list[Face]:
-        h, w = rgb.shape[:2]
+    def __call__(self, image: np.ndarray, to_rgb: ToRGB = None) -> list[Face]:
+        """Faces in a whole frame (RGB, or any colour order `to_rgb` converts), in frame px."""
+        h, w = image.shape[:2]
         s = INPUT_SIDE / max(h, w)
         pad_x, pad_y = (INPUT_SIDE - w * s) / 2, (INPUT_SIDE - h * s) / 2  # the letterbox, input px
-        to_input = np.array([[s, 0.0, pad_x], [0.0, s, pad_y]])
-        tensor = cv2.warpAffine(rgb, to_input, (INPUT_SIDE, INPUT_SIDE), flags=cv2.INTER_LINEAR,
+        found = self._detect(image, np.array([[s, 0.0, pad_x], [0.0, s, pad_y]]), to_rgb)
+        return [_face(score, (box - np.tile((pad_x, pad_y), 2)) / s, (eyes - (pad_x, pad_y)) / s)
+                for score, box, eyes in found]
+
+    def region(self, image: np.ndarray, to_crop: np.ndarray, side: int, to_rgb: ToRGB = None) -> list[Face]:
+        """Faces in the side × side crop that `to_crop` (2×3, frame px → crop px) maps out of `image`, in crop px:
+        what the Tasks detector reports for that crop, without making it (the frame is resampled straight to the
+        model's input, at the same points as the crop resampled to it when `side` is a multiple of 128)."""
+        s = INPUT_SIDE / side
+        return [_face(score, box / s, eyes / s) for score, box, eyes in self._detect(image, s * to_crop, to_rgb)]
+
+    def _detect(self, image: np.ndarray, to_input: np.ndarray, to_rgb: ToRGB) -> list[tuple[float, np.ndarray, np.ndarray]]:
+        """(score, box x0 y0 x1 y1, eyes (2, 2)) in input px for the input that `to_input` maps out of `image`."""
+        tensor = cv2.warpAffine(image, to_input, (INPUT_SIDE, INPUT_SIDE), flags=cv2.INTER_LINEAR,
                                 borderMode=cv2.BORDER_CONSTANT)
+        if to_rgb is not None:
+            tensor = to_rgb(tensor)
         self._interpreter.set_tensor(self._input, (tensor.astype(np.float32) * np.float32(2 / 255) - 1)[None])
         self._interpreter.invoke()
         raw = self._interpreter.get_tensor(self._boxes)[0]
@@ -145,13 +169,7 @@ class LiteRTBlazeFace:
         centre, size = raw[keep, 0:2] + anchors, raw[keep, 2:4]
         boxes = np.concatenate([centre - size / 2, centre + size / 2], axis=1)
         points = raw[keep, 4:16].reshape(-1, 6, 2) + anchors[:, None, :]
-        faces = []
-        for score, box, kp in weighted_nms(boxes, points, scores[keep].astype(np.float64)):
-            (x0, y0), (x1, y1) = (box[:2] - (pad_x, pad_y)) / s, (box[2:] - (pad_x, pad_y)) / s
-            eyes = (kp[:2] - (pad_x, pad_y)) / s  # keypoints 0 and 1: right eye, left eye
-            faces.append(Face(score, (float(int(x0)), float(int(y0)), float(int(x1 - x0)), float(int(y1 - y0))),
-                              (float(eyes[0, 0]), float(eyes[0, 1])), (float(eyes[1, 0]), float(eyes[1, 1]))))
-        return faces
+        return [(score, box, kp[:2]) for score, box, kp in weighted_nms(boxes, points, scores[keep])]
 
     def close(self) -> None:
         self._interpreter = None
@@ -168,9 +186,10 @@ class TasksBlazeFace:
         with quiet_native_stderr():
             self._detector = vision.FaceDetector.create_from_options(options)
 
-    def __call__(self, rgb: np.ndarray) -> list[Face]:
+    def __call__(self, image: np.ndarray, to_rgb: ToRGB = None) -> list[Face]:
         import mediapipe as mp
 
+        rgb = to_rgb(image) if to_rgb is not None else image
         h, w = rgb.shape[:2]
         image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
         faces = []
@@ -180,6 +199,11 @@ class TasksBlazeFace:
                               bbox=(float(b.origin_x), float(b.origin_y), float(b.width), float(b.height)),
                               right_eye=(kp[0].x * w, kp[0].y * h), left_eye=(kp[1].x * w, kp[1].y * h)))
         return faces
+
+    def region(self, image: np.ndarray, to_crop: np.ndarray, side: int, to_rgb: ToRGB = None) -> list[Face]:
+        """Faces in the side × side crop that `to_crop` maps out of `image`, in crop px."""
+        crop = cv2.warpAffine(image, to_crop, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        return self(crop, to_rgb)
 
     def close(self) -> None:
         with quiet_native_stderr():

@@ -80,3 +80,17 @@ def test_runtime_names(monkeypatch):
     assert resolve_runtime("auto") == "mediapipe"
     with pytest.raises(MerDataError, match="ai-edge-litert"):
         resolve_runtime("litert")
+
+
+def test_find_face_is_the_same_on_either_runtime():
+    """Both detector calls of `find_face` agree where the frame resamples alike (640×480; the refinement crop,
+    which LiteRT samples straight at the model's input, always does)."""
+    from mer_data.align import FaceDetector, find_face
+
+    path = str(fetch_model().path)
+    image = framed(640, 480)
+    with FaceDetector(path, runtime="litert") as lite, FaceDetector(path, runtime="mediapipe") as tasks:
+        ours, ref = find_face(lite, image), find_face(tasks, image)
+    assert ours.bbox == pytest.approx(ref.bbox, abs=1e-3)
+    assert ours.right_eye == pytest.approx(ref.right_eye, abs=1e-3)
+    assert ours.left_eye == pytest.approx(ref.left_eye, abs=1e-3)
