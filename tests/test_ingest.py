@@ -169,6 +169,9 @@ def test_different_config_is_refused_overwrite_starts_over(synth_root, tmp_path,
     first = run_ingest(_cfg(root, tmp_path, shard_size=200, dataset="samm"))
     again = run_ingest(_cfg(root, tmp_path, shard_size=200, dataset="samm"))
     assert again["shards_skipped"] == first["shards"] and again["shards_run"] == 0
+    assert json.loads((tmp_path / "ingest.json").read_text())["config"]["face_runtime"] == "litert"
+    with pytest.raises(MerDataError, match="different config.*face_runtime"):  # the other runtime's bytes differ
+        run_ingest(_cfg(root, tmp_path, shard_size=200, dataset="samm", face_runtime="mediapipe"))
     with pytest.raises(MerDataError, match="different config.*delta"):
         run_ingest(_cfg(root, tmp_path, shard_size=200, dataset="samm", delta=(2, 3)))
     summary = run_ingest(_cfg(root, tmp_path, shard_size=200, dataset="samm", delta=(2, 3), overwrite=True))
