@@ -161,7 +161,7 @@ def main() -> None:
         print(f"\nframes of the corpus per second (those the planned pairs need, faceless ones included), "
               f"bare decode→warp→encode: {best['bare']:.1f}; ingest (1 worker): {best['ingest']:.1f};\n"
               f"ratio of bests {best['ingest'] / best['bare']:.2f} (target ≥ 0.8), per round "
-              f"{' '.join(f'{r:.2f}' for r in rounds)}")
+              f"{' '.join(f'{r:.2f}' for r in rounds)} (median {np.median(rounds):.2f})")
         print(ceiling(best["bare"], summary, *unit_costs(clips, str(model), matrix, SIZE, cfg.quality)))
         scales = sorted({m["decode_scale"] for m in written_pairs(work / "out")})
         print(f"decode scale {args.decode_scale}: chosen {scales}")

@@ -181,7 +181,7 @@ def main() -> None:
               f"(bare loop: {n_bare}); bare-loop matrix {np.round(matrix, 3).tolist()}")
         print(f"bare decode→warp→encode: {best['bare']:8.1f} frames/s (best of {args.repeat})")
         print(f"ingest, 1 worker serial: {best['serial']:8.1f} frames/s   ratio of bests {best['serial'] / best['bare']:.2f}"
-              f"   per-round ratios {' '.join(f'{r:.2f}' for r in rounds)}")
+              f"   per-round ratios {' '.join(f'{r:.2f}' for r in rounds)} (median {np.median(rounds):.2f})")
         print(ceiling(best["bare"], summary, *unit_costs(clips, str(model), matrix, cfg.size, cfg.quality)))
         if args.ray_workers:
             ray_scaling(cfg, clips, args.repeat, [int(w) for w in args.ray_workers.split(",")])
