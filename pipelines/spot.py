@@ -97,6 +97,15 @@ def _serial(task, clips: list[Clip], cfg: SpotConfig):
         yield clip, task(clip, cfg)
 
 
+def _on_one_core(task, clip: Clip, cfg: SpotConfig):
+    """`task` as a Ray task holding one CPU: OpenCV on one thread, as in the ingest's tasks (its own pool would spread
+    each warp over every core, and workers, one per core, would get in each other's way)."""
+    import cv2
+
+    cv2.setNumThreads(1)
+    return task(clip, cfg)
+
+
 def _ray(task, clips: list[Clip], cfg: SpotConfig):
     """One Ray task per video, at most 2 × workers in flight; results in video order."""
     import ray
@@ -105,12 +114,12 @@ def _ray(task, clips: list[Clip], cfg: SpotConfig):
     if started:
         ray.init(address="local", num_cpus=cfg.workers, include_dashboard=False, log_to_driver=False)
     try:
-        remote = ray.remote(num_cpus=1)(task)
+        remote = ray.remote(num_cpus=1)(_on_one_core)
         pending, done, todo = {}, {}, list(enumerate(clips))
         while todo or pending:
             while todo and len(pending) < 2 * cfg.workers:
                 i, clip = todo.pop(0)
-                pending[remote.remote(clip, cfg)] = i
+                pending[remote.remote(task, clip, cfg)] = i
             ready, _ = ray.wait(list(pending), num_returns=1)
             done[pending.pop(ready[0])] = ray.get(ready[0])
         for i, clip in enumerate(clips):
