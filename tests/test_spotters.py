@@ -98,11 +98,21 @@ def spotted(tmp_path_factory):
             truth.setdefault(row["video"], []).append((row["onset"], row["offset"]))
     with open(out) as fh:
         rows = list(csv.DictReader(fh))
-    return rows, truth, result.output
+    return rows, truth, result.output, root, out
+
+
+def test_ray_tasks_spot_the_same(spotted):
+    """One Ray task per video (OpenCV on one thread in each) writes the serial run's prediction file."""
+    *_, root, out = spotted
+    ray_out = out.with_name("preds_ray.csv")
+    result = CliRunner().invoke(cli.data_app, ["spot", "casme_sq", "--root", str(root), "--out", str(ray_out),
+                                               "--flow", "farneback", "--workers", "2"])
+    assert result.exit_code == 0, result.output
+    assert ray_out.read_bytes() == out.read_bytes()
 
 
 def test_mdmd_beats_a_random_spotter(spotted):
-    rows, truth, output = spotted
+    rows, truth, output, *_ = spotted
     preds: dict[str, list[tuple[int, int]]] = {}
     for r in rows:
         assert int(r["onset"]) <= int(r["offset"]) and r["type"] in ("micro", "macro")
