@@ -15,7 +15,8 @@ from mer_data import MerDataError
 from mer_data.classes import ClassMapping
 from mer_data.datasets import ADAPTERS, COMPOSITES
 from mer_data.records import STATUS_OK
-from manifests.build import SplitConfig, sample_row, sheet_record
+from manifests.megc2019 import COLUMNS, add_official_ids
+from manifests.rows import SplitConfig, sample_row, sheet_record
 
 
 def composite_rows(cfg: SplitConfig, mapping: ClassMapping) -> tuple[list[dict], dict[str, dict], tuple[str, ...]]:
@@ -46,7 +47,5 @@ def composite_rows(cfg: SplitConfig, mapping: ClassMapping) -> tuple[list[dict],
             sheets[dataset] = record
     if cfg.dataset != "megc2019":
         return rows, sheets, ()
-    from manifests.megc2019 import COLUMNS, add_official_ids  # here: megc2019 builds on this module
-
     add_official_ids(rows)
     return rows, sheets, COLUMNS
