@@ -109,6 +109,13 @@ def write_bytes(path: Path, data: bytes) -> None:
 _BLOCK, _RECORD = 512, 10240  # tar block and record sizes (tarfile pads the archive to whole records, like tar -b20)
 
 
+_HEAD_IDS = b"0000644\0" + b"0000000\0" * 2  # mode, uid, gid
+_HEAD_MTIME = b"00000000000\0"
+_HEAD_TAIL = tarfile.REGTYPE + bytes(100) + tarfile.POSIX_MAGIC  # type, link name, magic and version
+_HEAD_PAD = bytes(_BLOCK - 100 - len(_HEAD_IDS) - 12 - len(_HEAD_MTIME) - 8 - len(_HEAD_TAIL))  # names, dev, prefix
+_HEAD_SUM = sum(_HEAD_IDS + _HEAD_MTIME + b" " * 8 + _HEAD_TAIL)  # the checksum counts its own field as spaces
+
+
 def _member_header(name: str, size: int) -> bytes:
     """The header tarfile (PAX format) writes for a regular file with mtime 0, uid/gid 0, mode 0644, no user names.
 
@@ -119,10 +126,9 @@ def _member_header(name: str, size: int) -> bytes:
         info = tarfile.TarInfo(name)
         info.size, info.mtime, info.mode, info.uid, info.gid, info.uname, info.gname = size, 0, 0o644, 0, 0, "", ""
         return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape")
-    fields = [name.encode("ascii").ljust(100, b"\0"), b"0000644\0", b"0000000\0", b"0000000\0", b"%011o\0" % size,
-              b"00000000000\0", b" " * 8, tarfile.REGTYPE, bytes(100), tarfile.POSIX_MAGIC, bytes(32 + 32 + 8 + 8 + 155)]
-    head = b"".join(fields).ljust(_BLOCK, b"\0")
-    return head[:148] + b"%06o\0" % sum(head) + head[155:]  # checksum: byte sum with its own field as spaces
+    raw, size_field = name.encode("ascii"), b"%011o\0" % size
+    checksum = b"%06o\0 " % (_HEAD_SUM + sum(raw) + sum(size_field))  # the byte sum of the header
+    return b"".join((raw.ljust(100, b"\0"), _HEAD_IDS, size_field, _HEAD_MTIME, checksum, _HEAD_TAIL, _HEAD_PAD))
 
 
 class TarShardWriter:
