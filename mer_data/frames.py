@@ -196,12 +196,13 @@ def reduced_to_source(reduction: int) -> np.ndarray:
     return np.array([[d, 0.0, shift], [0.0, d, shift]])
 
 
-def dct_scalable(clip: Clip) -> bool:
+def dct_scalable(clip: Clip, files: dict[int, str] | None = None) -> bool:
     """Whether the clip's frames are JPEG files, which decode at reduced scale for a fraction of a full decode
-    (videos and other image formats do not: they decode in full whatever the scale)."""
+    (videos and other image formats do not: they decode in full whatever the scale); `files`: the folder's
+    `frame_files` where the caller has listed it already."""
     if clip.kind != "frames":
         return False
-    files = frame_files(clip)
+    files = frame_files(clip) if files is None else files
     return bool(files) and next(iter(files.values())).lower().endswith(JPEG_EXTENSIONS)
 
 
@@ -247,18 +248,26 @@ class ClipReader:
         """Video: number of the frame the next read returns (folders: the clip's first number, unused)."""
         return self._position
 
-    def _folder_frames(self, wanted: list[int]) -> Iterator[tuple[int, np.ndarray | FrameError]]:
+    @property
+    def files(self) -> dict[int, str]:
+        """A folder clip's `frame_files`, listed on first use."""
         if self._files is None:
             self._files = frame_files(self.clip)
+        return self._files
+
+    def folder_frame(self, n: int) -> np.ndarray | FrameError:
+        """Frame n of a folder clip, or its FrameError."""
+        path = self.files.get(n)
+        if path is None:
+            return FrameError(f"frame {n} missing from {self.clip.source}")
+        try:
+            return read_image(path, self.native, self.reduction)
+        except FrameError as exc:
+            return exc
+
+    def _folder_frames(self, wanted: list[int]) -> Iterator[tuple[int, np.ndarray | FrameError]]:
         for n in wanted:
-            path = self._files.get(n)
-            if path is None:
-                yield n, FrameError(f"frame {n} missing from {self.clip.source}")
-                continue
-            try:
-                yield n, read_image(path, self.native, self.reduction)
-            except FrameError as exc:
-                yield n, exc
+            yield n, self.folder_frame(n)
 
     def _video_frames(self, wanted: list[int]) -> Iterator[tuple[int, np.ndarray | FrameError]]:
         source = self.clip.source
@@ -345,13 +354,23 @@ class FrameWindow:
             self._held.clear()
             self._reader.reduction = reduction
 
+    @property
+    def dct_scalable(self) -> bool:
+        """`dct_scalable` of the clip, from the reader's own listing of a folder."""
+        return self.clip.kind == "frames" and dct_scalable(self.clip, self._reader.files)
+
     def get(self, n: int) -> np.ndarray | FrameError:
-        if n not in self._held:
-            position = self._reader.position
-            ahead = self.clip.kind == "video" and position <= n <= position + ClipReader.SEEK_AHEAD
-            for number, image in self._reader.frames(range(position, n + 1) if ahead else [n]):
-                self._held[number] = image
-                self.decoded += 1
+        if n in self._held:
+            return self._held[n]
+        if self.clip.kind == "frames":
+            image = self._held[n] = self._reader.folder_frame(n)
+            self.decoded += 1
+            return image
+        position = self._reader.position  # a video: decode forward to n, or seek when it is far ahead
+        ahead = position <= n <= position + ClipReader.SEEK_AHEAD
+        for number, image in self._reader.frames(range(position, n + 1) if ahead else [n]):
+            self._held[number] = image
+            self.decoded += 1
         return self._held[n]
 
     def full(self, n: int) -> np.ndarray | FrameError:
@@ -361,7 +380,7 @@ class FrameWindow:
             return self.get(n)
         reduction, self._reader.reduction = self._reader.reduction, 1
         try:
-            (_, image), = self._reader.frames([n])
+            image = self._reader.folder_frame(n)
         finally:
             self._reader.reduction = reduction
         self.decoded += 1

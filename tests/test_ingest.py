@@ -288,3 +288,29 @@ def test_face_detector_none_resizes_whole_frames(synth_root, tmp_path):
     assert all(np.allclose(s["json"]["crop"], [[64 / w, 0, 0], [0, 64 / h, 0]], atol=1e-6) for s in samples)
     assert all("eyes" not in s["json"] for s in samples)
     assert "track" not in json.loads((tmp_path / "ingest.json").read_text())["config"]
+
+
+def test_pair_json_is_json_dumps_of_the_pair_meta():
+    """`PairJson` writes the bytes `json.dumps(pair_meta(...), sort_keys=True)` would, for any names and numbers:
+    odd characters in names, with and without eyes, a reduced decode, several matrices in a block, NaN eyes."""
+    from mer_data.pair_align import PairMatrix
+    from pipelines.worker import PairJson, WorkerOptions, pair_meta
+
+    rng = np.random.default_rng(3)
+    for names, reduction, opts in [(("casme2", "sub01", "EP02_01f", "/data/CASME2/sub01/EP02_01f"), 1, WorkerOptions(out="o")),
+                                   (("samm", 'ü"\\x', "clip\t1", "/ä/b c"), 2, WorkerOptions(out="o", size=112, image_format="png"))]:
+        dataset, subject, clip, source = names
+        rows = [{"dataset": dataset, "subject": subject, "clip": clip, "source": source, "t0": t0, "t1": t0 + d,
+                 "delta": d, "index": 1000 + t0, "key": f"{1000 + t0:09d}-{subject}_{t0}", "sample_id": "",
+                 "status": STATUS_OK} for t0, d in [(0, 5), (1, 11), (7, 6), (40, 9)]]
+        matrices = [np.round(rng.normal(size=(2, 3)) * 50, 6), np.round(rng.normal(size=(2, 3)), 6)]
+        eyes = [rng.normal(size=(2, 2, 2)) * 300, None, np.full((2, 2, 2), np.nan), rng.normal(size=(2, 2, 2))]
+        block = [PairMatrix(k, matrices[k % 2], "", e) for k, e in enumerate(eyes)]
+        as_json = PairJson(rows[0], opts, reduction)
+        as_json.block(block, [item.matrix.tobytes() for item in block])
+        for row, item in zip(rows, block):
+            want = json.dumps(pair_meta(row, item, opts, reduction), sort_keys=True).encode()
+            assert as_json(row, item, item.matrix.tobytes()) == want
+            assert json.loads(want)["key"] == row["key"]
+        with pytest.raises(ValueError, match="not a pair of the segment's clip"):
+            as_json({**rows[0], "clip": "other"}, block[0], block[0].matrix.tobytes())
