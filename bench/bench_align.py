@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from bench_ingest import bare_loop, ceiling, reference_matrix, timed, unit_costs, upscale_frames
+from bench_ingest import bare_loop, ceiling, ratio_line, reference_matrix, timed_cpu, unit_costs, upscale_frames
 from mer_data.align import EYE_DISTANCE, apply, eye_transform
 from mer_data.datasets import ADAPTERS
 from mer_data.facemodel import model_path
@@ -134,13 +134,14 @@ def main() -> None:
         cfg = IngestConfig(dataset="casme3", root=str(root), out=str(work / "out"), workers=0, overwrite=True,
                            decode_scale=args.decode_scale)
         matrix = reference_matrix(clips, str(model), SIZE)
-        best, rounds = {"bare": 0.0, "ingest": 0.0}, []
+        best, rounds, cpu = {"bare": 0.0, "ingest": 0.0}, [], []
         for _ in range(args.repeat):  # interleaved so both see the same machine load and page cache
-            n_bare, t_bare = timed(lambda: bare_loop(cfg, clips, matrix))
-            summary, t_ing = timed(lambda: run_ingest(cfg, clips))
+            n_bare, t_bare, c_bare = timed_cpu(lambda: bare_loop(cfg, clips, matrix))
+            summary, t_ing, c_ing = timed_cpu(lambda: run_ingest(cfg, clips))
             best["bare"] = max(best["bare"], n_bare / t_bare)
             best["ingest"] = max(best["ingest"], n_bare / t_ing)  # the same frames: those the planned pairs need
             rounds.append(t_bare / t_ing)
+            cpu.append((c_bare, c_ing))
         result = evaluate(root, work / "out", args.scale)
         print(f"{len(clips)} videos × {args.video_frames} frames, motion {args.motion}, "
               f"{'mp4' if args.video else 'jpg frames'}: {result['rows']} pairs planned, {summary['written']} written")
@@ -162,6 +163,7 @@ def main() -> None:
               f"bare decode→warp→encode: {best['bare']:.1f}; ingest (1 worker): {best['ingest']:.1f};\n"
               f"ratio of bests {best['ingest'] / best['bare']:.2f} (target ≥ 0.8), per round "
               f"{' '.join(f'{r:.2f}' for r in rounds)} (median {np.median(rounds):.2f})")
+        print(ratio_line(cpu))
         print(ceiling(best["bare"], summary, *unit_costs(clips, str(model), matrix, SIZE, cfg.quality)))
         scales = sorted({m["decode_scale"] for m in written_pairs(work / "out")})
         print(f"decode scale {args.decode_scale}: chosen {scales}")

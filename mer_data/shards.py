@@ -109,6 +109,7 @@ def write_bytes(path: Path, data: bytes) -> None:
 _BLOCK, _RECORD = 512, 10240  # tar block and record sizes (tarfile pads the archive to whole records, like tar -b20)
 
 
+_PADDING = [bytes(n) for n in range(_BLOCK)]  # zeros filling a member's last block
 _HEAD_IDS = b"0000644\0" + b"0000000\0" * 2  # mode, uid, gid
 _HEAD_MTIME = b"00000000000\0"
 _HEAD_TAIL = tarfile.REGTYPE + bytes(100) + tarfile.POSIX_MAGIC  # type, link name, magic and version
@@ -154,8 +155,10 @@ class TarShardWriter:
         return self
 
     def _write(self, data: bytes) -> None:
-        with output_errors(self.path):
+        try:  # not `output_errors`: a context manager per sample costs more than the rest of this method
             self._file.write(data)
+        except OSError as exc:
+            raise OutputError(describe_os_error(self.path, exc)) from exc
         self._hash.update(data)
         self.size += len(data)
 
@@ -165,8 +168,8 @@ class TarShardWriter:
             raise ValueError(f"WebDataset keys must not contain dots: {key!r}")
         parts = []
         for ext, data in files.items():
-            parts += [_member_header(f"{key}.{ext}", len(data)), data, bytes(-len(data) % _BLOCK)]
-            self.members += 1
+            parts += (_member_header(f"{key}.{ext}", len(data)), data, _PADDING[-len(data) % _BLOCK])
+        self.members += len(files)
         self._write(b"".join(parts))
 
     def __exit__(self, exc_type, exc, tb) -> None:

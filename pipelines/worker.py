@@ -224,10 +224,10 @@ def process_segment(rows: list[dict], span: ClipSpan, opts: WorkerOptions,
             keys = [None if item.matrix is None else item.matrix.tobytes() for item in block]
             needs: dict[int, dict[bytes, np.ndarray]] = {}
             for item, key in zip(block, keys):
-                for n in pairs[item.index]:
-                    needs.setdefault(n, {})
-                    if key is not None:
-                        needs[n][key] = item.matrix
+                t0, t1 = pairs[item.index]
+                need0, need1 = needs.setdefault(t0, {}), needs.setdefault(t1, {})
+                if key is not None:
+                    need0[key] = need1[key] = item.matrix
             bad: dict[int, FrameError] = {}
             on_decoded: dict[bytes, np.ndarray] = {}  # matrix → the same warp applied to the decoded (reduced) frame
             last = pairs[block[-1].index][0]  # later blocks' pairs start after it: frames up to it are done here
@@ -248,10 +248,13 @@ def process_segment(rows: list[dict], span: ClipSpan, opts: WorkerOptions,
             if as_json is None:  # after the first block: the decoding scale is known
                 as_json = PairJson(pending[0], opts, frames.reduction)
             as_json.block(block, keys)
+            tracked = sum(key is not None for key in keys)
+            counts["anchors_tracked"] += tracked
+            if tracked < len(keys):
+                counts["anchors_lost"] += len(keys) - tracked
             for item, key in zip(block, keys):
                 row, (t0, t1) = pending[item.index], pairs[item.index]
-                counts["anchors_tracked" if item.matrix is not None else "anchors_lost"] += 1
-                if t0 in bad or t1 in bad:
+                if bad and (t0 in bad or t1 in bad):
                     _fail(row, "bad_frame", str(bad.get(t0) or bad[t1]))
                     continue
                 if key is None:
