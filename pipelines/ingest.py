@@ -164,20 +164,26 @@ def prepare_out(cfg: IngestConfig, resolved: dict) -> tuple[list[int], list[int]
 
 
 def _versions() -> dict:
+    """The versions recorded in ingest.json. MediaPipe and LiteRT are read from their installed metadata, not imported:
+    importing mediapipe (which pulls in matplotlib) cost 1.4 s of every ingest run here, and the LiteRT runtime the
+    ingest uses does not need it."""
     import cv2
-    import mediapipe
     import numpy
     import pyarrow
 
+    return {"mer_data": __version__, "python": platform.python_version(), "numpy": numpy.__version__,
+            "opencv": cv2.__version__, "mediapipe": _installed("mediapipe"), "ai_edge_litert": _installed("ai-edge-litert"),
+            "pyarrow": pyarrow.__version__}
+
+
+def _installed(distribution: str) -> str:
+    """The installed version of a distribution ('' where it is not installed)."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:
-        litert = version("ai-edge-litert")
+        return version(distribution)
     except PackageNotFoundError:
-        litert = ""
-    return {"mer_data": __version__, "python": platform.python_version(), "numpy": numpy.__version__,
-            "opencv": cv2.__version__, "mediapipe": mediapipe.__version__, "ai_edge_litert": litert,
-            "pyarrow": pyarrow.__version__}
+        return ""
 
 
 class Tally:
