@@ -144,3 +144,21 @@ def test_change_px_is_in_aligned_pixels():
     a, b = face_at(100, 100), face_at(100 + EYE_GAP / 10, 100)  # a tenth of the eye distance
     assert change_px(a, b) == pytest.approx(0.1 * 0.30 * 224)
     assert change_px(a, face_at(100, 100, gap=EYE_GAP * 1.1)) == pytest.approx(0.05 * 0.30 * 224, rel=0.06)
+
+
+def test_lost_reason_is_empty_exactly_for_one_tracked_shot():
+    """`lost_reason` answers tracked pairs from run starts; over random shot sequences (lost stretches, cuts, a shot
+    id seen again after a lost stretch) it is '' exactly when every frame of t0..t1 has the same shot id, not LOST."""
+    from mer_data.track import TrackWindow
+
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        n = int(rng.integers(2, 40))
+        shot = np.cumsum(rng.random(n) < 0.15)
+        shot[rng.random(n) < 0.1] = LOST
+        cuts = [10 + i for i in range(1, n) if shot[i] != shot[i - 1] and LOST not in (shot[i], shot[i - 1])]
+        track = TrackWindow(10, 10 + n - 1, shot, np.zeros((n, 2, 2)), cuts, 0)
+        for _ in range(10):
+            a, b = sorted(int(x) for x in rng.integers(0, n, 2))
+            one_shot = bool((shot[a:b + 1] == shot[a]).all() and shot[a] != LOST)
+            assert (track.lost_reason(10 + a, 10 + b) == "") == one_shot
