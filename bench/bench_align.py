@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 
-from bench_ingest import bare_loop, ceiling, ratio_line, reference_matrix, timed_cpu, unit_costs, upscale_frames
+from bench_ingest import bare_loop, ceiling, cpu_ratio_line, reference_matrix, timed_cpu, unit_costs, upscale_frames
 from mer_data.align import EYE_DISTANCE, apply, eye_transform
 from mer_data.datasets import ADAPTERS
 from mer_data.facemodel import model_path
@@ -163,7 +163,7 @@ def main() -> None:
               f"bare decode→warp→encode: {best['bare']:.1f}; ingest (1 worker): {best['ingest']:.1f};\n"
               f"ratio of bests {best['ingest'] / best['bare']:.2f} (target ≥ 0.8), per round "
               f"{' '.join(f'{r:.2f}' for r in rounds)} (median {np.median(rounds):.2f})")
-        print(ratio_line(cpu))
+        print(cpu_ratio_line(cpu))
         print(ceiling(best["bare"], summary, *unit_costs(clips, str(model), matrix, SIZE, cfg.quality)))
         scales = sorted({m["decode_scale"] for m in written_pairs(work / "out")})
         print(f"decode scale {args.decode_scale}: chosen {scales}")

@@ -154,7 +154,7 @@ def timed_cpu(fn):
     return value, time.perf_counter() - wall, time.process_time() - cpu
 
 
-def ratio_line(rounds: list[tuple[float, float]]) -> str:
+def cpu_ratio_line(rounds: list[tuple[float, float]]) -> str:
     """The CPU-time ratio (bare CPU s / ingest CPU s, same frames) of (bare, ingest) CPU seconds per round."""
     ratios = [bare / ingest for bare, ingest in rounds]
     return (f"CPU-time ratio (bare loop CPU s / ingest CPU s): best {max(ratios):.2f}, per round "
@@ -200,7 +200,7 @@ def main() -> None:
         print(f"bare decode→warp→encode: {best['bare']:8.1f} frames/s (best of {args.repeat})")
         print(f"ingest, 1 worker serial: {best['serial']:8.1f} frames/s   ratio of bests {best['serial'] / best['bare']:.2f}"
               f"   per-round ratios {' '.join(f'{r:.2f}' for r in rounds)} (median {np.median(rounds):.2f})")
-        print(ratio_line(cpu))
+        print(cpu_ratio_line(cpu))
         print(ceiling(best["bare"], summary, *unit_costs(clips, str(model), matrix, cfg.size, cfg.quality)))
         if args.ray_workers:
             ray_scaling(cfg, clips, args.repeat, [int(w) for w in args.ray_workers.split(",")])

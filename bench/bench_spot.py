@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from mer_data.datasets import adapter
-from mer_data.frames import FrameWindow
+from mer_data.frame_window import FrameWindow
 from mer_data.spot.features import FeatureConfig, video_features
 from mer_data.spot.mdmd import MDMDConfig, MDMDExtractor, spot_mdmd
 from mer_data.synth import SynthConfig, synthesize

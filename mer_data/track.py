@@ -27,7 +27,8 @@ EYE_DISTANCE·size, so the tolerances do not depend on the face's size in the so
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -136,22 +137,22 @@ class TrackWindow:
     eyes: np.ndarray  # (n, 2, 2) float64: (right, left) × (x, y), source-frame px
     cuts: list[int]  # frames that start a new shot after a cut
     detections: int  # observations used
-    _runs: list[int] | None = field(default=None, repr=False, compare=False)
-    _tracked: list[bool] | None = field(default=None, repr=False, compare=False)
 
     def index(self, n: int) -> int:
         if not self.lo <= n <= self.hi:
             raise IndexError(f"frame {n} outside the track window {self.lo}..{self.hi}")
         return n - self.lo
 
+    @cached_property
+    def _run_starts(self) -> list[int]:
+        """Per frame, the index of the first frame of its run of equal shot ids."""
+        starts = np.flatnonzero(np.diff(self.shot, prepend=self.shot[:1] - 1))
+        return np.repeat(starts, np.diff(starts, append=len(self.shot))).tolist()
+
     def lost_reason(self, t0: int, t1: int) -> str:
         """'' when frames t0..t1 are one tracked shot, else why not (naming the frames)."""
         i, j = self.index(t0), self.index(t1)
-        if self._runs is None:  # per frame, the first frame of its run of equal shot ids (asked once per pair)
-            starts = np.flatnonzero(np.diff(self.shot, prepend=self.shot[:1] - 1))
-            self._runs = np.repeat(starts, np.diff(starts, append=len(self.shot))).tolist()
-            self._tracked = (self.shot != LOST).tolist()
-        if self._runs[i] == self._runs[j] and self._tracked[i]:
+        if self._run_starts[i] == self._run_starts[j] and self.shot[i] != LOST:  # the common case, without slicing
             return ""
         shots = self.shot[i: j + 1]
         lost = np.flatnonzero(shots == LOST)

@@ -19,7 +19,8 @@ import numpy as np
 
 from mer_data.align import apply, compose, warp
 from mer_data.flow import tvl1
-from mer_data.frames import FrameError, FrameWindow, reduced_to_source
+from mer_data.frame_window import FrameWindow
+from mer_data.frames import FrameError, reduced_to_source
 from mer_data.pair_align import PairMatrix
 from pipelines.plan import ClipSpan
 from pipelines.worker import WorkerOptions, alignments, encode_native

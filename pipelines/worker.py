@@ -21,7 +21,8 @@ import numpy as np
 
 from mer_data.align import (FaceDetector, apply, compose, decode_reduction, find_face,
                             resize_transform, warp)
-from mer_data.frames import FrameError, FrameWindow, keep_freed_frames, reduced_to_source, to_rgb
+from mer_data.frame_window import FrameWindow
+from mer_data.frames import FrameError, keep_freed_frames, reduced_to_source, to_rgb
 from mer_data.pair_align import PairMatrix, Tracker, align_blocks
 from mer_data.records import STATUS_OK
 from mer_data.shards import TarShardWriter, shard_paths, shard_stats, write_json, write_rows
@@ -123,7 +124,7 @@ class PairJson:
     """The pairs' sample json of one clip segment, byte for byte what `json.dumps(meta, sort_keys=True)` writes for
     `pair_meta(...)` (tests/test_ingest.py checks it), built from pieces instead of a dict per pair: the fields every
     pair of the segment shares (its clip's names, size, format, decode scale) are encoded once, a matrix's crop once
-    per matrix, the eyes of a block's pairs mapped through their matrix in one array operation per matrix (`block`),
+    per matrix, the eyes of a block's pairs mapped through their matrix in one array operation per matrix,
     and only the pair's numbers and key per pair (under cProfile 27 µs a pair, against 48 µs for a dict, `apply` and
     `json.dumps` per pair: about 1 % of the ingest of 25-frame CASME II clips)."""
 
@@ -137,32 +138,40 @@ class PairJson:
                       f'"subject": {s(row["subject"])}, "t0": ')
         self._clip = (row["dataset"], row["subject"], row["clip"], row["source"])
         self._crops: dict[bytes, str] = {}
-        self._eyes: dict[int, str] = {}
 
-    def block(self, block: list[PairMatrix], keys: list[bytes | None]) -> None:
-        """Map the tracked eyes of the block's pairs through their matrices, for the calls that follow."""
+    def encode_block(self, rows: list[dict], block: list[PairMatrix], keys: list[bytes | None]) -> dict[int, bytes]:
+        """The json of each aligned pair of `block` (pair index → bytes); `rows[i]` is pair i's row, `keys` the
+        bytes of each item's matrix (None where it has none)."""
         by_key: dict[bytes, list[PairMatrix]] = {}
         for item, key in zip(block, keys):
-            if key is not None and item.eyes is not None:
+            if key is not None:
                 by_key.setdefault(key, []).append(item)
-        self._eyes = {}
-        for items in by_key.values():
-            mapped = pair_eyes(items[0].matrix, np.stack([item.eyes for item in items]))
-            if np.isfinite(mapped).all():  # a finite float's repr is what json writes for it
-                for item, eyes in zip(items, mapped.tolist()):
-                    self._eyes[item.index] = _EYES % tuple(eyes)
-            else:
-                for item, eyes in zip(items, mapped.reshape(-1, 2, 2, 2).tolist()):
-                    self._eyes[item.index] = f'"eyes": {json.dumps(eyes)}, '
+        out = {}
+        for key, items in by_key.items():
+            if key not in self._crops:
+                self._crops[key] = json.dumps(items[0].matrix.tolist())
+            for item, eyes in zip(items, self._eyes(items)):
+                out[item.index] = self._encode(rows[item.index], self._crops[key], eyes)
+        return out
 
-    def __call__(self, row: dict, item: PairMatrix, key: bytes) -> bytes:
-        """The json of `row`, aligned by `item` (whose matrix's bytes are `key`), after `block` of its block."""
+    @staticmethod
+    def _eyes(items: list[PairMatrix]) -> list[str]:
+        """The eyes field of pairs sharing one matrix, mapped through it in one array operation ('' for a pair without
+        tracked eyes: `--face-detector none`)."""
+        tracked = [item for item in items if item.eyes is not None]
+        fields: dict[int, str] = {}
+        if tracked:
+            mapped = pair_eyes(tracked[0].matrix, np.stack([item.eyes for item in tracked]))
+            if np.isfinite(mapped).all():  # a finite float's repr is what json writes for it
+                fields = {item.index: _EYES % tuple(eyes) for item, eyes in zip(tracked, mapped.tolist())}
+            else:
+                fields = {item.index: f'"eyes": {json.dumps(eyes)}, '
+                          for item, eyes in zip(tracked, mapped.reshape(-1, 2, 2, 2).tolist())}
+        return [fields.get(item.index, "") for item in items]
+
+    def _encode(self, row: dict, crop: str, eyes: str) -> bytes:
         if (row["dataset"], row["subject"], row["clip"], row["source"]) != self._clip or row.get("sample_id"):
             raise ValueError(f"row {row['key']} is not a pair of the segment's clip")
-        crop = self._crops.get(key)
-        if crop is None:
-            crop = self._crops[key] = json.dumps(item.matrix.tolist())
-        eyes = "" if item.eyes is None else self._eyes[item.index]
         t0, t1, delta, index = (int(row[k]) for k in ("t0", "t1", "delta", "index"))
         return (f'{self._head}{crop}{self._mid}{delta}, {eyes}{self._format}{index}, "key": '
                 f'{encode_basestring_ascii(row["key"])}{self._tail}{t0}, "t1": {t1}}}').encode()
@@ -247,7 +256,7 @@ def process_segment(rows: list[dict], span: ClipSpan, opts: WorkerOptions,
                     frames.release(n + 1)  # holds the pairs' lookahead and the detections ahead, not the block
             if as_json is None:  # after the first block: the decoding scale is known
                 as_json = PairJson(pending[0], opts, frames.reduction)
-            as_json.block(block, keys)
+            jsons = as_json.encode_block(pending, block, keys)
             tracked = sum(key is not None for key in keys)
             counts["anchors_tracked"] += tracked
             if tracked < len(keys):
@@ -260,7 +269,7 @@ def process_segment(rows: list[dict], span: ClipSpan, opts: WorkerOptions,
                 if key is None:
                     _fail(row, "no_face", f"{item.reason} of {span.clip.source}")
                     continue
-                yield row, {names[0]: encoded[t0, key], names[1]: encoded[t1, key], "json": as_json(row, item, key)}
+                yield row, {names[0]: encoded[t0, key], names[1]: encoded[t1, key], "json": jsons[item.index]}
         counts["decoded"] += frames.decoded
     counts["frames_encoded"] += len(frames_encoded)
 

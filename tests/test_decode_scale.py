@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from mer_data.align import EYE_DISTANCE, Face, apply, compose, decode_reduction, warp
-from mer_data.frames import FrameWindow, dct_scalable, open_video, read_image, reduced_to_source
+from mer_data.frame_window import FrameWindow
+from mer_data.frames import dct_scalable, open_video, read_image, reduced_to_source
 from mer_data.records import Clip
 from mer_data.shards import tar_samples
 from mer_data.synth import generate

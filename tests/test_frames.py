@@ -106,7 +106,7 @@ def test_iter_frames_native_order_matches_rgb(video):
 
 
 def test_frame_window_decodes_each_frame_once_and_holds_only_what_is_unreleased(video):
-    from mer_data.frames import FrameWindow
+    from mer_data.frame_window import FrameWindow
 
     reference = _every_frame(video)
     clip = Clip("x", "x/s", "c", str(video), kind="video")

@@ -307,10 +307,11 @@ def test_pair_json_is_json_dumps_of_the_pair_meta():
         eyes = [rng.normal(size=(2, 2, 2)) * 300, None, np.full((2, 2, 2), np.nan), rng.normal(size=(2, 2, 2))]
         block = [PairMatrix(k, matrices[k % 2], "", e) for k, e in enumerate(eyes)]
         as_json = PairJson(rows[0], opts, reduction)
-        as_json.block(block, [item.matrix.tobytes() for item in block])
+        keys = [item.matrix.tobytes() for item in block]
+        got = as_json.encode_block(rows, block, keys)
         for row, item in zip(rows, block):
             want = json.dumps(pair_meta(row, item, opts, reduction), sort_keys=True).encode()
-            assert as_json(row, item, item.matrix.tobytes()) == want
+            assert got[item.index] == want
             assert json.loads(want)["key"] == row["key"]
         with pytest.raises(ValueError, match="not a pair of the segment's clip"):
-            as_json({**rows[0], "clip": "other"}, block[0], block[0].matrix.tobytes())
+            as_json.encode_block([{**rows[0], "clip": "other"}], block[:1], keys[:1])

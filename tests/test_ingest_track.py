@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mer_data.align import EYE_DISTANCE, apply
-from mer_data.frames import FrameWindow
+from mer_data.frame_window import FrameWindow
 from mer_data.pair_align import template
 from mer_data.synth import generate
 from mer_data.synth.motion import VISIBLE, load_eye_truth

@@ -19,7 +19,8 @@ import cv2
 import numpy as np
 
 from mer_data.align import FaceDetector, find_face, resize_transform, warp
-from mer_data.frames import FrameError, FrameWindow, to_rgb
+from mer_data.frame_window import FrameWindow
+from mer_data.frames import FrameError, to_rgb
 from mer_data.pair_align import Tracker, align_pairs
 from mer_data.records import Clip
 from mer_data.track import TrackConfig
