@@ -14,13 +14,15 @@ class FrameWindow:
     `get(n)` returns the native frame (as `read_image(..., native=True)`) or its FrameError and keeps it until
     `release(below)` drops the frames numbered below `below`. A video is read forward: a frame up to SEEK_AHEAD ahead
     is reached by decoding (and keeping) the frames before it, since the track and the pairs will ask for them; a frame
-    further ahead is sought. `decoded` counts decodes, so a frame asked for again after its release shows up twice.
+    further ahead is sought. `decoded` counts decodes, so a frame asked for again after its release shows up twice;
+    `decoded_full` those of them that served a face detection only (made by `full` while frames decode reduced, or
+    dropped by `reduce`).
     `reduce(d)` switches a folder clip to 1/d-scale decoding (see `read_image`).
     """
 
     def __init__(self, clip: Clip):
         self.clip = clip
-        self.decoded = 0
+        self.decoded = self.decoded_full = 0
         self._reader = ClipReader(clip, native=True)
         self._held: dict[int, np.ndarray | FrameError] = {}
 
@@ -35,6 +37,8 @@ class FrameWindow:
         if reduction != 1 and self.clip.kind != "frames":
             raise ValueError(f"{self.clip.source}: a video decodes at full scale only")
         if reduction != self._reader.reduction:
+            if self._reader.reduction == 1:  # full-scale frames decoded so far served a detection only
+                self.decoded_full += len(self._held)
             self._held.clear()
             self._reader.reduction = reduction
 
@@ -68,6 +72,7 @@ class FrameWindow:
         finally:
             self._reader.reduction = reduction
         self.decoded += 1
+        self.decoded_full += 1
         return image
 
     def release(self, below: int) -> None:

@@ -200,13 +200,14 @@ def read_rows(path: Path) -> list[dict]:
     return pq.read_table(path).to_pylist()
 
 
-STAT_COUNTS = ("decoded", "detections", "encodes", "frames_encoded", "anchors_tracked", "anchors_lost")
+STAT_COUNTS = ("decoded", "decoded_full", "detections", "encodes", "frames_encoded", "anchors_tracked", "anchors_lost")
 
 
 def shard_stats(index: int, rows: list[dict], counts: dict, tar: Path | TarShardWriter) -> dict:
     """The content of `_stats.json`: counts only (no timings), so it is identical for any number of workers.
 
-    `counts` holds the task's work (STAT_COUNTS: frames decoded, face detections run, frame encodes, distinct frames
+    `counts` holds the task's work (STAT_COUNTS: frames decoded, those of them decoded at full scale only for a face
+    detection while the others decode reduced, face detections run, frame encodes, distinct frames
     encoded, anchor frames with and without a face track); `tar` is the finished tar's path, or the writer that wrote
     it (which already knows its size and sha256).
     """

@@ -349,12 +349,13 @@ def summarize(cfg: IngestConfig, tally: Tally, seconds: float) -> dict:
     message = ("ok" if ok else "nothing was written" if written == 0
                else f"failure rate {rate:.2f} exceeds --max-failure-rate {cfg.max_failure_rate}")
     anchors = counts["anchors_tracked"] + counts["anchors_lost"]
+    frames_read = counts["decoded"] - counts["decoded_full"]  # decodes for the output, not a detection's extra one
     return {"out": str(cfg.out), "shards": tally.shards, "shards_run": tally.shards_run,
             "shards_skipped": tally.shards - tally.shards_run, "shards_redone": len(tally.redone), "rows": rows, "written": written,
             "failures": sum(failures.values()), "failures_by_reason": dict(sorted(failures.items())),
             "failure_rate": round(rate, 4), **{k: counts[k] for k in STAT_COUNTS},
             "encodes_per_frame": round(counts["encodes"] / counts["frames_encoded"], 4) if counts["frames_encoded"] else 0.0,
-            "detections_per_frame": round(counts["detections"] / counts["decoded"], 4) if counts["decoded"] else 0.0,
+            "detections_per_frame": round(counts["detections"] / frames_read, 4) if frames_read else 0.0,
             "tracked_fraction": round(counts["anchors_tracked"] / anchors, 4) if anchors else 0.0,
             "frames_per_s": round(tally.encoded_now / seconds, 1) if seconds > 0 and tally.encoded_now else 0.0,
             "first_shard_s": tally.first_shard_s, "ray_nodes": len(tally.nodes), "ok": ok, "message": message,

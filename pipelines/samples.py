@@ -113,3 +113,4 @@ def process_samples(pending: list[dict], span: ClipSpan, opts: WorkerOptions,
                 if members is not None:
                     yield row, members
         counts["decoded"] += frames.decoded
+        counts["decoded_full"] += frames.decoded_full

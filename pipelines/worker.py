@@ -271,6 +271,7 @@ def process_segment(rows: list[dict], span: ClipSpan, opts: WorkerOptions,
                     continue
                 yield row, {names[0]: encoded[t0, key], names[1]: encoded[t1, key], "json": jsons[item.index]}
         counts["decoded"] += frames.decoded
+        counts["decoded_full"] += frames.decoded_full
     counts["frames_encoded"] += len(frames_encoded)
 
 

@@ -66,6 +66,19 @@ def test_decode_reduction_keeps_the_face_at_the_output_resolution():
     assert decode_reduction(face(out_eyes * 2.0), 112) == 4  # a smaller output allows more
 
 
+def test_frame_window_counts_the_decodes_that_serve_a_detection_only(tmp_path):
+    folder = tmp_path / "clip"
+    folder.mkdir()
+    for n in (1, 2, 3):
+        _blob(folder / f"img{n}.jpg", (10.0 * n, 10.0))
+    with FrameWindow(Clip("d", "s1", "c", str(folder), "frames", r"img(\d+)\.jpg")) as frames:
+        assert frames.full(1).shape == (240, 320, 3)  # full scale: an ordinary, held decode
+        frames.reduce(2)  # drops frame 1: it served the detection only
+        assert frames.get(2).shape == (120, 160, 3) and frames.full(2).shape == (240, 320, 3)
+        assert frames.get(2).shape == (120, 160, 3)  # held at the reduced scale; the full one was not kept
+        assert (frames.decoded, frames.decoded_full) == (3, 2)
+
+
 def test_dct_scaling_applies_to_jpeg_folders_only(tmp_path, synth_root):
     folder = tmp_path / "clip"
     folder.mkdir()
@@ -103,11 +116,11 @@ def _samples(out: Path) -> dict[str, tuple[dict, bytes, bytes]]:
 
 def test_ingest_decodes_large_faces_at_half_scale_with_the_crops_of_full_scale(large, tmp_path):
     root = large
-    runs = {}
+    runs, summaries = {}, {}
     for scale, shard_size in (("full", 1000), ("auto", 1000), ("auto", 7)):  # 7: every clip cut across shards
         out = tmp_path / f"{scale}{shard_size}"
-        run_ingest(IngestConfig(dataset="casme2", root=str(root), out=str(out), workers=0, decode_scale=scale,
-                                shard_size=shard_size))
+        summaries[scale, shard_size] = run_ingest(IngestConfig(dataset="casme2", root=str(root), out=str(out),
+                                                               workers=0, decode_scale=scale, shard_size=shard_size))
         runs[scale, shard_size] = _samples(out)
     full, auto = runs["full", 1000], runs["auto", 1000]
     assert {m["decode_scale"] for m, _, _ in full.values()} == {1.0}
@@ -117,3 +130,9 @@ def test_ingest_decodes_large_faces_at_half_scale_with_the_crops_of_full_scale(l
     # faces are detected on full-scale decodes either way: the crops (hence the alignment error) are full's to the bit
     assert all(auto[k][0]["crop"] == full[k][0]["crop"] and auto[k][0]["eyes"] == full[k][0]["eyes"] for k in full)
     assert any(auto[k][1] != full[k][1] for k in full)  # while the pixels come from the half-scale decode
+    # a detection's own full-scale decode is counted apart, so the per-frame figures are full's
+    s_full, s_auto = summaries["full", 1000], summaries["auto", 1000]
+    assert s_full["decoded_full"] == 0 and s_auto["decoded_full"] == 2  # each clip's first frame, before reduce()
+    assert s_auto["detections"] == s_full["detections"]
+    assert s_auto["decoded"] - s_auto["decoded_full"] == s_full["decoded"]
+    assert s_auto["detections_per_frame"] == s_full["detections_per_frame"]
