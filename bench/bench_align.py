@@ -136,7 +136,7 @@ def main() -> None:
         cfg = IngestConfig(dataset="casme3", root=str(root), out=str(work / "out"), workers=0, overwrite=True,
                            decode_scale=args.decode_scale, detect_hz=args.detect_hz, smooth_s=args.smooth_s)
         matrix = reference_matrix(clips, str(model), SIZE)
-        best, rounds, cpu = {"bare": 0.0, "ingest": 0.0}, [], []
+        best, rounds, cpu, costs = {"bare": 0.0, "ingest": 0.0}, [], [], []
         for _ in range(args.repeat):  # interleaved so both see the same machine load and page cache
             n_bare, t_bare, c_bare = timed_cpu(lambda: bare_loop(cfg, clips, matrix))
             summary, t_ing, c_ing = timed_cpu(lambda: run_ingest(cfg, clips))
@@ -144,6 +144,7 @@ def main() -> None:
             best["ingest"] = max(best["ingest"], n_bare / t_ing)  # the same frames: those the planned pairs need
             rounds.append(t_bare / t_ing)
             cpu.append((c_bare, c_ing))
+            costs.append((n_bare / t_bare, *unit_costs(clips, str(model), matrix, SIZE, cfg.quality)))
         result = evaluate(root, work / "out", args.scale)
         print(f"{len(clips)} videos × {args.video_frames} frames, motion {args.motion}, "
               f"{'mp4' if args.video else 'jpg frames'}: {result['rows']} pairs planned, {summary['written']} written")
@@ -166,7 +167,7 @@ def main() -> None:
               f"ratio of bests {best['ingest'] / best['bare']:.2f} (target ≥ 0.8), per round "
               f"{' '.join(f'{r:.2f}' for r in rounds)} (median {np.median(rounds):.2f})")
         print(cpu_ratio_line(cpu))
-        print(ceiling(best["bare"], summary, *unit_costs(clips, str(model), matrix, SIZE, cfg.quality)))
+        print(ceiling(costs, summary))
         scales = sorted({m["decode_scale"] for m in written_pairs(work / "out")})
         print(f"decode scale {args.decode_scale}: chosen {scales}")
         print(f"detections per frame {summary['detections_per_frame']}, encodes per frame {summary['encodes_per_frame']}, "
