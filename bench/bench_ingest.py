@@ -96,10 +96,10 @@ def unit_costs(clips, model_path: str, matrix: np.ndarray, size: int, quality: i
 def ceiling(rounds: list[tuple[float, float, float]], summary: dict) -> str:
     """An estimate of the ratio to the bare loop that the ingest could reach if everything but its face detections and
     its extra encodes (a frame encoded under a second matrix) were free: about what this design allows on this machine
-    (frames the ingest decodes reduced make the real ratio exceed it). One estimate per round, from that round's bare
-    loop rate and the unit costs timed right after its ingest (`unit_costs`), `rounds` holding (bare frames/s,
-    s per detection, s per warp + encode): a bare rate and unit costs from different moments of a shared machine
-    mix its fast and slow spells (an estimate below the ratio measured in the same run)."""
+    (frames the ingest decodes reduced make the real ratio exceed it). `rounds` holds, per round, (bare frames/s,
+    s per detection, s per warp + encode), the unit costs timed right after that round's ingest (`unit_costs`): one
+    estimate per round, because a bare rate and unit costs timed at different moments of a shared machine mix its fast
+    and slow spells (once timed after all rounds, the estimate came out below ratios measured in the same run)."""
     frames, extras = summary["frames_encoded"], summary["encodes"] - summary["frames_encoded"]
     ratios = []
     for bare_rate, detect_s, encode_s in rounds:
