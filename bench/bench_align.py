@@ -1,7 +1,7 @@
 """Benchmark: face alignment through long moving-head videos, against ground truth, and what tracking costs.
 
     .venv/bin/python bench/bench_align.py [--motion hard] [--video-frames 900] [--subjects 2] [--clips 4] [--video]
-        [--scale 3] [--repeat 2] [--decode-scale auto|full] [--detect-hz 3] [--smooth-s 0.5]
+        [--scale 3] [--repeat 2] [--decode-scale auto|full] [--detect-hz 3] [--smooth-s 0.5] [--tolerance-px 1]
 
 Writes a synthetic CAS(ME)^3 whose videos drift, lean, get covered by a board, cut away to a faceless picture and cut
 back (`mer-data synth casme3 --motion hard --video-frames N`; the true eyes of every frame are known), upscales the
@@ -122,6 +122,8 @@ def main() -> None:
     ap.add_argument("--decode-scale", default="auto", choices=("auto", "full"), help="the ingest's JPEG decode scale")
     ap.add_argument("--detect-hz", type=float, default=IngestConfig.detect_hz, help="the ingest's scheduled detections/s")
     ap.add_argument("--smooth-s", type=float, default=IngestConfig.smooth_s, help="the ingest's smoothing radius, s")
+    ap.add_argument("--tolerance-px", type=float, default=IngestConfig.tolerance_px,
+                    help="the ingest's matrix-block tolerance, px at 224")
     args = ap.parse_args()
     model = model_path()
     work = Path(tempfile.mkdtemp(prefix="bench-align-"))
@@ -134,7 +136,8 @@ def main() -> None:
             print(f"frames resized to {upscale_frames(root, args.scale)} (H, W)", flush=True)
         clips = list(ADAPTERS["casme3"].iter_clips(root))
         cfg = IngestConfig(dataset="casme3", root=str(root), out=str(work / "out"), workers=0, overwrite=True,
-                           decode_scale=args.decode_scale, detect_hz=args.detect_hz, smooth_s=args.smooth_s)
+                           decode_scale=args.decode_scale, detect_hz=args.detect_hz, smooth_s=args.smooth_s,
+                           tolerance_px=args.tolerance_px)
         matrix = reference_matrix(clips, str(model), SIZE)
         best, rounds, cpu, costs = {"bare": 0.0, "ingest": 0.0}, [], [], []
         for _ in range(args.repeat):  # interleaved so both see the same machine load and page cache
