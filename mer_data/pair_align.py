@@ -91,13 +91,15 @@ class PairMatrix:
 class Tracker:
     """A clip's face observations, shared by every window asked of it, so each frame is detected at most once.
 
-    `release(n)` (optional) is told when frames below n are no longer needed by the tracker or the pairs."""
+    `release(n)` (optional) is told when frames below n are no longer needed by the tracker or the pairs; `known`
+    (optional) holds detections made earlier in the clip (by the tracker of its previous segment) and gains this
+    one's."""
 
     def __init__(self, detect: Callable[[int], Face | None], first: int, last: int, fps: float, cfg: TrackConfig,
-                 release: Callable[[int], None] | None = None):
+                 release: Callable[[int], None] | None = None, known: dict[int, Face | None] | None = None):
         self.detect, self.first, self.last, self.fps, self.cfg = detect, first, last, fps, cfg
         self.release = release or (lambda n: None)
-        self.known: dict[int, Face | None] = {}
+        self.known: dict[int, Face | None] = {} if known is None else known
 
     def window(self, lo: int, hi: int, keep_from: int, extra: tuple[int, ...] = ()) -> TrackWindow:
         """The track over frames lo..hi from the scheduled detections within the margin (plus frames `extra`);

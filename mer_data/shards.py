@@ -200,16 +200,18 @@ def read_rows(path: Path) -> list[dict]:
     return pq.read_table(path).to_pylist()
 
 
-STAT_COUNTS = ("decoded", "decoded_full", "detections", "encodes", "frames_encoded", "anchors_tracked", "anchors_lost")
+STAT_COUNTS = ("encodes", "frames_encoded", "anchors_tracked", "anchors_lost")
+WORK_COUNTS = ("decoded", "decoded_full", "detections")
 
 
 def shard_stats(index: int, rows: list[dict], counts: dict, tar: Path | TarShardWriter) -> dict:
     """The content of `_stats.json`: counts only (no timings), so it is identical for any number of workers.
 
-    `counts` holds the task's work (STAT_COUNTS: frames decoded, those of them decoded at full scale only for a face
-    detection while the others decode reduced, face detections run, frame encodes, distinct frames
-    encoded, anchor frames with and without a face track); `tar` is the finished tar's path, or the writer that wrote
-    it (which already knows its size and sha256).
+    `counts` holds the task's counts; the stats keep those that follow from the shard's rows alone (STAT_COUNTS: frame
+    encodes, distinct frames encoded, anchor frames with and without a face track). Decodes and face detections
+    (WORK_COUNTS) are left out: a process that ran the clip's previous segment hands its detections on
+    (`pipelines/worker.py`), so they depend on which worker ran what; the run's summary reports them. `tar` is the
+    finished tar's path, or the writer that wrote it (which already knows its size and sha256).
     """
     failures = Counter(r["status"] for r in rows if r["status"] != STATUS_OK)
     written = sum(r["status"] == STATUS_OK for r in rows)

@@ -16,7 +16,7 @@ confidence, eyes outside the frame, or an unreadable frame), so it is tested wit
    within each shot by a Gaussian-weighted linear fit over ±`smooth_s` seconds, which follows a steady drift without lag.
 4. Matrices (`mer_data/pair_align.py`): frames share one matrix in blocks on a fixed grid (`block_s`, at most
    `block_max` frames), halved until every frame's smoothed eyes stay within `tolerance_px` of the template under the
-   block's matrix; a pair takes the matrix of its first frame's block for BOTH frames.
+   block's matrix; a pair takes the matrix of the piece holding its middle frame for BOTH frames.
 
 Every quantity at frame f depends only on observations within `margin` frames of f, so a clip cut into windows (shards,
 chunks) gives exactly the track it gives whole. Distances are in aligned output pixels: a face's eye distance maps to

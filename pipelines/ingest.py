@@ -13,6 +13,7 @@ import json
 import logging
 import platform
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
@@ -24,7 +25,8 @@ from mer_data import MerDataError, __version__
 from mer_data.blazeface import RUNTIMES, resolve_runtime
 from mer_data.facemodel import resolve_model, sha256_file
 from mer_data.records import Clip, Sample
-from mer_data.shards import STAT_COUNTS, finished_shards, output_errors, shard_paths, shard_problem, write_json
+from mer_data.shards import (STAT_COUNTS, WORK_COUNTS, finished_shards, output_errors, shard_paths, shard_problem,
+                             write_json)
 from mer_data.track import TrackConfig
 from pipelines.plan import PairOptions, ShardSpec, layout_labeled, layout_unlabeled
 from pipelines.samples import STORED_VIEWS
@@ -205,6 +207,7 @@ class Tally:
         self.failures.update(stats["failures_by_reason"])
         self.counts.update({k: stats.get(k, 0) for k in STAT_COUNTS})
         if ran:
+            self.counts.update(stats.get("work", {}))  # decodes and detections: this run's only (not in _stats.json)
             self.shards_run += 1
             self.nodes.update([stats["node"]] if stats.get("node") else [])
             self.encoded_now += stats["frames_encoded"]
@@ -240,7 +243,8 @@ def run_ingest(cfg: IngestConfig, clips: list[Clip] | None = None, samples: list
                          labeled=cfg.labeled, size=cfg.size, image_format=cfg.image_format, quality=cfg.quality,
                          face_detector=cfg.face_detector, face_model=model_path, face_runtime=runtime or "auto",
                          track=cfg.track(),
-                         frames=cfg.frames, views=tuple(cfg.views), decode_scale=cfg.decode_scale)
+                         frames=cfg.frames, views=tuple(cfg.views), decode_scale=cfg.decode_scale,
+                         run_id=uuid.uuid4().hex)
     t_plan = time.perf_counter()
     tally = Tally(Path(cfg.out), t_start)
     tally.redone = redone
@@ -342,18 +346,19 @@ def _collect(ray, pending: dict, bar: tqdm, tally: Tally, cfg: IngestConfig) -> 
 
 
 def summarize(cfg: IngestConfig, tally: Tally, seconds: float) -> dict:
-    """Totals over every shard (this run's and, on resume, the earlier ones'), with the tracking counts."""
+    """Totals over every shard (this run's and, on resume, the earlier ones'), with the tracking counts; decodes and
+    detections (and detections per frame) count this run's shards only."""
     rows, written, failures, counts = tally.rows, tally.written, tally.failures, tally.counts
     rate = sum(failures.values()) / rows if rows else 1.0
     ok = written > 0 and rate <= cfg.max_failure_rate
     message = ("ok" if ok else "nothing was written" if written == 0
                else f"failure rate {rate:.2f} exceeds --max-failure-rate {cfg.max_failure_rate}")
     anchors = counts["anchors_tracked"] + counts["anchors_lost"]
-    frames_read = counts["decoded"] - counts["decoded_full"]  # decodes for the output, not a detection's extra one
+    frames_read = counts["decoded"] - counts["decoded_full"]  # this run's decodes for the output, not a detection's
     return {"out": str(cfg.out), "shards": tally.shards, "shards_run": tally.shards_run,
             "shards_skipped": tally.shards - tally.shards_run, "shards_redone": len(tally.redone), "rows": rows, "written": written,
             "failures": sum(failures.values()), "failures_by_reason": dict(sorted(failures.items())),
-            "failure_rate": round(rate, 4), **{k: counts[k] for k in STAT_COUNTS},
+            "failure_rate": round(rate, 4), **{k: counts[k] for k in STAT_COUNTS + WORK_COUNTS},
             "encodes_per_frame": round(counts["encodes"] / counts["frames_encoded"], 4) if counts["frames_encoded"] else 0.0,
             "detections_per_frame": round(counts["detections"] / frames_read, 4) if frames_read else 0.0,
             "tracked_fraction": round(counts["anchors_tracked"] / anchors, 4) if anchors else 0.0,

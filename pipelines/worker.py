@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii
@@ -19,13 +19,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mer_data.align import (FaceDetector, apply, compose, decode_reduction, find_face,
+from mer_data.align import (Face, FaceDetector, apply, compose, decode_reduction, find_face,
                             resize_transform, warp)
 from mer_data.frame_window import FrameWindow
 from mer_data.frames import FrameError, keep_freed_frames, reduced_to_source, to_rgb
 from mer_data.pair_align import PairMatrix, Tracker, align_blocks
 from mer_data.records import STATUS_OK
-from mer_data.shards import TarShardWriter, shard_paths, shard_stats, write_json, write_rows
+from mer_data.shards import WORK_COUNTS, TarShardWriter, shard_paths, shard_stats, write_json, write_rows
 from mer_data.track import TrackConfig
 from pipelines.plan import ClipSpan, PairOptions, ShardSpec, segment_rows
 
@@ -48,6 +48,7 @@ class WorkerOptions:
     frames: int = 0  # labeled: frames stored per sample, spread over onset..offset (0 = all of them)
     views: tuple[str, ...] = ()  # labeled: views computed at ingest and stored with each sample ("flow")
     decode_scale: str = "auto"  # "auto": JPEG frames at the largest DCT scale keeping the face's resolution; "full"
+    run_id: str = ""  # one ingest run (set by run_ingest): the scope of `clip_faces`; "" shares no detection
 
 
 _DETECTORS: dict[tuple, FaceDetector] = {}  # one detector per process, reused by every task and run it serves
@@ -66,9 +67,33 @@ def detector_for(opts: WorkerOptions) -> FaceDetector:
 
 
 def close_detectors() -> None:
-    """Release the detectors this process holds (the serial mode calls it when its run ends)."""
+    """Release the detectors this process holds and the detections it keeps (the serial mode calls it when its run
+    ends)."""
     while _DETECTORS:
         _DETECTORS.popitem()[1].close()
+    _FACES.clear()
+
+
+FACE_CLIPS = 4  # clips whose detections a process keeps for their next segment
+_FACES: OrderedDict[tuple[str, str, str], dict[int, Face | None]] = OrderedDict()
+
+
+def clip_faces(opts: WorkerOptions, span: ClipSpan) -> dict[int, Face | None]:
+    """The detections (frame number → face or None) this process made in the clip during this run, shared by the
+    clip's segments: a segment that starts inside a shard tracks the matrix block around its first pair again, which
+    asks for the detections the previous segment made there (16 % of all detections under a drifting head with
+    shards cut inside 900-frame videos, bench/bench_align.py). A detection is a pure function of the frame, so the
+    track, the matrices and the bytes are the same whether the clip's segments share this process or not; only the
+    work done differs, which is why decodes and detections are not in `_stats.json`. Kept for the FACE_CLIPS clips used
+    last, per run (`opts.run_id`; without one, a fresh dict)."""
+    if not opts.run_id:
+        return {}
+    key = (opts.run_id, span.clip.key, span.clip.source)
+    faces = _FACES.pop(key, {})
+    _FACES[key] = faces  # now the clip used last
+    while len(_FACES) > FACE_CLIPS:
+        _FACES.popitem(last=False)
+    return faces
 
 
 def encode_native(image: np.ndarray, image_format: str, quality: int) -> bytes:
@@ -113,9 +138,10 @@ def alignments(frames: FrameWindow, span: ClipSpan, pairs: list[tuple[int, int]]
         counts["detections"] += 1
         return None if isinstance(image, FrameError) else find_face(detector, image, to_rgb)
 
-    tracker = Tracker(detect, span.first, span.last, span.fps, opts.track, frames.release)
+    tracker = Tracker(detect, span.first, span.last, span.fps, opts.track, frames.release, clip_faces(opts, span))
     if opts.decode_scale == "auto" and frames.dct_scalable:
-        tracker.known[span.first] = detect(span.first)  # the track reuses it where the schedule asks for it
+        if span.first not in tracker.known:
+            tracker.known[span.first] = detect(span.first)  # the track reuses it where the schedule asks for it
         frames.reduce(decode_reduction(tracker.known[span.first], opts.size))
     yield from align_blocks(tracker, pairs, opts.labeled)
 
@@ -276,7 +302,8 @@ def process_segment(rows: list[dict], span: ClipSpan, opts: WorkerOptions,
 
 
 def run_shard(spec: ShardSpec, opts: WorkerOptions) -> dict:
-    """Write shard `spec.index` under `opts.out`; return its stats plus `seconds` and `clips_finished`."""
+    """Write shard `spec.index` under `opts.out`; return its stats plus the task's `work` (WORK_COUNTS), `seconds`
+    and `clips_finished`."""
     start = time.perf_counter()
     keep_freed_frames()
     paths = shard_paths(Path(opts.out), spec.index)
@@ -293,4 +320,5 @@ def run_shard(spec: ShardSpec, opts: WorkerOptions) -> dict:
     write_rows(paths["parquet"], rows)
     stats = shard_stats(spec.index, rows, counts, tar)
     write_json(paths["stats"], stats)  # last: marks the shard finished
-    return {**stats, "seconds": time.perf_counter() - start, "clips_finished": spec.clips_finished}
+    return {**stats, "work": {k: int(counts[k]) for k in WORK_COUNTS}, "seconds": time.perf_counter() - start,
+            "clips_finished": spec.clips_finished}

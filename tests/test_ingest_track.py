@@ -15,6 +15,7 @@ from mer_data.pair_align import template
 from mer_data.synth import generate
 from mer_data.synth.motion import VISIBLE, load_eye_truth
 from mer_data.track import TrackConfig
+from pipelines import worker
 from pipelines.ingest import IngestConfig, run_ingest
 
 FRAMES = 420  # 14 s at 30 fps: room for the board, the cutaway, the cut and the lean
@@ -85,12 +86,16 @@ def test_the_track_does_not_depend_on_how_clips_are_cut_into_shards(moving, tmp_
     held = []
     get = FrameWindow.get
     monkeypatch.setattr(FrameWindow, "get", lambda self, n: (held.append(self.held), get(self, n))[1])
-    whole = _metas(tmp_path / "one") if _ingest(moving[True], tmp_path / "one", shard_size=5000) else None
-    cut = _metas(tmp_path / "many") if _ingest(moving[True], tmp_path / "many", shard_size=37) else None
-    assert len(whole) == len(cut) > 300
+    runs = {"one": _ingest(moving[True], tmp_path / "one", shard_size=5000),
+            "many": _ingest(moving[True], tmp_path / "many", shard_size=37)}  # segments hand their detections on
+    monkeypatch.setattr(worker, "FACE_CLIPS", 0)  # each segment alone, as on a worker that never saw the clip
+    runs["alone"] = _ingest(moving[True], tmp_path / "alone", shard_size=37)
     strip = ("index", "key")
-    assert [{k: v for k, v in m.items() if k not in strip} for m in whole] == \
-           [{k: v for k, v in m.items() if k not in strip} for m in cut]
+    metas = {name: [{k: v for k, v in m.items() if k not in strip} for m in _metas(tmp_path / name)] for name in runs}
+    assert len(metas["one"]) > 300 and metas["one"] == metas["many"] == metas["alone"]
+    assert runs["many"]["detections"] == runs["one"]["detections"] < runs["alone"]["detections"]
+    stats = {name: sorted(p.read_bytes() for p in (tmp_path / name).glob("*_stats.json")) for name in ("many", "alone")}
+    assert len(stats["many"]) > 10 and stats["many"] == stats["alone"]  # the work done is not in the stats
     cfg = TrackConfig()  # a video worker holds at most a block, the lookahead (margin + a step) and a δ of frames
     assert max(held) <= cfg.block(30.0) + cfg.margin(30.0) + cfg.step(30.0) + 11 + 1
 
