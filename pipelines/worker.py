@@ -19,8 +19,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mer_data.align import (Face, FaceDetector, apply, compose, decode_reduction, find_face,
+from mer_data.align import (FaceDetector, apply, compose, decode_reduction, find_face,
                             resize_transform, warp)
+from mer_data.blazeface import Face
 from mer_data.frame_window import FrameWindow
 from mer_data.frames import FrameError, keep_freed_frames, reduced_to_source, to_rgb
 from mer_data.pair_align import PairMatrix, Tracker, align_blocks
@@ -81,7 +82,7 @@ _FACES: OrderedDict[tuple[str, str, str], dict[int, Face | None]] = OrderedDict(
 def clip_faces(opts: WorkerOptions, span: ClipSpan) -> dict[int, Face | None]:
     """The detections (frame number → face or None) this process made in the clip during this run, shared by the
     clip's segments: a segment that starts inside a shard tracks the matrix block around its first pair again, which
-    asks for the detections the previous segment made there (16 % of all detections under a drifting head with
+    asks for the detections the previous segment made there (55 of 512 detections under a drifting head with
     shards cut inside 900-frame videos, bench/bench_align.py). A detection is a pure function of the frame, so the
     track, the matrices and the bytes are the same whether the clip's segments share this process or not; only the
     work done differs, which is why decodes and detections are not in `_stats.json`. Kept for the FACE_CLIPS clips used
