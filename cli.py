@@ -136,6 +136,9 @@ def ingest(
     tolerance_px: float = typer.Option(1.0, help="frames share a matrix while their eyes stay this close (224-px units)"),
     decode_scale: str = typer.Option("auto", help="auto: JPEG frames decode at 1/2..1/8 where the face keeps the output's "
                                                   "resolution | full"),
+    decode_regions: bool = typer.Option(True, "--decode-regions/--whole-frames",
+                                        help="JPEG frames no face is detected on decode only the box the warp reads "
+                                             "(the same bytes; needs the built libjpeg-turbo extension)"),
     image_format: str = typer.Option("jpg", "--format", help="jpg | png (lossless)"),
     quality: int = typer.Option(95, help="JPEG quality"),
     shard_size: int = typer.Option(1000, help="pairs per shard"),
@@ -164,7 +167,7 @@ def ingest(
                        delta=delta_range, pairs_per_frame=pairs_per_frame, stride=stride, seed=seed,
                        size=size, face_detector=face_detector, face_model=str(face_model or ""),
                        face_runtime=face_runtime, min_confidence=min_confidence, detect_hz=detect_hz, smooth_s=smooth_s, tolerance_px=tolerance_px,
-                       decode_scale=decode_scale,
+                       decode_scale=decode_scale, decode_regions=decode_regions,
                        image_format=image_format, quality=quality,
                        shard_size=shard_size, exclude_subjects=resolve_excluded(exclude_subjects, fold),
                        workers=(os.cpu_count() or 1) if workers is None else workers, ray_address=ray_address, max_retries=max_retries,

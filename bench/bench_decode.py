@@ -9,6 +9,7 @@ the output's (0.30·224 px), then centre-cropped or mirror-padded to the size (S
 Side by side, interleaved, best of --repeat with every round's ratio printed:
 (a) the bare loop of bench_ingest.py (full decode → warp → encode, each needed frame once),
 (b) the ingest with `decode_scale="full"`, (c) the ingest with `decode_scale="auto"` (1 worker, everything included),
+each also with `decode_regions=False` (whole frames decoded: the same bytes, the time without region decoding),
 then the PSNR of (c)'s aligned crops against (b)'s (same rows, f0 and f1) and the decode scale (c) chose per clip, and the
 decoder alone per frame at 1/1, 1/2, 1/4, 1/8. Last, an mp4 (mp4v) of 1280×720 frames read with 1 FFmpeg thread
 against VIDEO_THREADS. Not a test: prints numbers.
@@ -91,20 +92,24 @@ def one_size(args, model: str, work: Path, height: int, width: int) -> None:
     base = IngestConfig(dataset="casme2", root=str(root), out="", workers=0, overwrite=True)
     full = dataclasses.replace(base, out=str(work / f"full_{width}"), decode_scale="full")
     auto = dataclasses.replace(base, out=str(work / f"auto_{width}"), decode_scale="auto")
+    runs = {"full": full, "auto": auto,  # and both decoding whole frames (the same bytes as with regions)
+            "full, whole frames": dataclasses.replace(full, out=str(work / f"fullw_{width}"), decode_regions=False),
+            "auto, whole frames": dataclasses.replace(auto, out=str(work / f"autow_{width}"), decode_regions=False)}
     matrix = reference_matrix(clips, model, base.size)
-    best, rounds = {"bare": 0.0, "full": 0.0, "auto": 0.0}, []
-    for _ in range(args.repeat):  # interleaved: all three see the same machine load and page cache
+    best, rounds = {"bare": 0.0, **{k: 0.0 for k in runs}}, []
+    for _ in range(args.repeat):  # interleaved: all see the same machine load and page cache
         n, t_bare = timed(lambda: bare_loop(full, clips, matrix))
-        s_full, t_full = timed(lambda: run_ingest(full, clips))
-        s_auto, t_auto = timed(lambda: run_ingest(auto, clips))
-        rates = {"bare": n / t_bare, "full": s_full["frames_encoded"] / t_full, "auto": s_auto["frames_encoded"] / t_auto}
+        rates = {"bare": n / t_bare}
+        for name, cfg in runs.items():
+            summary, seconds = timed(lambda: run_ingest(cfg, clips))
+            rates[name] = summary["frames_encoded"] / seconds
         best = {k: max(best[k], v) for k, v in rates.items()}
-        rounds.append((rates["full"] / rates["bare"], rates["auto"] / rates["bare"]))
+        rounds.append([rates[k] / rates["bare"] for k in runs])
     print(f"\n{width}×{height}, face eye distance {args.face}× the output's: {len(clips)} clips, "
-          f"{s_auto['frames_encoded']} frames encoded")
-    print(f"bare loop (full decode) {best['bare']:7.1f} frames/s; ingest full {best['full']:7.1f} "
-          f"({best['full'] / best['bare']:.2f}×); ingest auto {best['auto']:7.1f} ({best['auto'] / best['bare']:.2f}×)")
-    print("per round, full / bare and auto / bare: " + "  ".join(f"{f:.2f} {a:.2f}" for f, a in rounds))
+          f"{summary['frames_encoded']} frames encoded")
+    print(f"bare loop (full decode) {best['bare']:7.1f} frames/s; ingest " +
+          "; ".join(f"{k} {best[k]:7.1f} ({best[k] / best['bare']:.2f}×)" for k in runs))
+    print(f"per round, against bare ({', '.join(runs)}): " + "  ".join(" ".join(f"{r:.2f}" for r in rs) for rs in rounds))
     print(quality(Path(full.out), Path(auto.out)))
     print(decoder_ms(root, clips))
     if width == 1280:

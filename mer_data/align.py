@@ -55,6 +55,16 @@ def warp(frame: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
 
 
+def footprint(matrices: Iterable[np.ndarray], size: int, pad: int = 0) -> tuple[int, int, int, int]:
+    """The box (x0, y0, x1, y1, end exclusive) of frame pixels that `warp(frame, m, size)` reads for each of
+    `matrices`, widened by `pad` px: every output pixel centre mapped back, with its bilinear neighbours and a pixel
+    more for the warp's fixed-point rounding. Unclipped: part of it may lie outside the frame."""
+    corners = np.array([[0.0, 0.0], [size - 1.0, 0.0], [0.0, size - 1.0], [size - 1.0, size - 1.0]])
+    back = np.concatenate([apply(cv2.invertAffineTransform(m), corners) for m in matrices])
+    lo, hi = np.floor(back.min(axis=0)) - 1 - pad, np.floor(back.max(axis=0)) + 2 + pad
+    return int(lo[0]), int(lo[1]), int(hi[0]), int(hi[1])
+
+
 def apply(matrix: np.ndarray, points) -> np.ndarray:
     """Map (N, 2) pixel points through a 2×3 matrix → (N, 2)."""
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)

@@ -12,6 +12,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
+from mer_data.jpeg_region import Region, decode_region
 from mer_data.records import Clip
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
@@ -264,6 +265,26 @@ class ClipReader:
             return read_image(path, self.native, self.reduction)
         except FrameError as exc:
             return exc
+
+    def folder_region(self, n: int, box: tuple[int, int, int, int],
+                      reuse: Region | None = None) -> Region | FrameError | None:
+        """The box (x0, y0, x1, y1, end exclusive, px at the reader's scale) of folder frame n, or more of it, decoded
+        alone (`mer_data.jpeg_region`, which may take over the array of `reuse`); its FrameError; or None where the
+        frame is not a JPEG the region decoder takes (then decode it whole: same pixels)."""
+        path = self.files.get(n)
+        if path is None:
+            return FrameError(f"frame {n} missing from {self.clip.source}")
+        if not path.lower().endswith(JPEG_EXTENSIONS):
+            return None
+        try:
+            region = decode_region(_file_bytes(path), box, self.reduction, reuse)
+        except FrameError as exc:
+            return exc
+        except ValueError:  # what OpenCV's full decode would fail on too
+            return FrameError(f"corrupt or truncated image {path}")
+        if region is not None and not self.native:
+            region = Region(to_rgb(region.image), region.box)
+        return region
 
     def _folder_frames(self, wanted: list[int]) -> Iterator[tuple[int, np.ndarray | FrameError]]:
         for n in wanted:

@@ -201,7 +201,7 @@ def read_rows(path: Path) -> list[dict]:
 
 
 STAT_COUNTS = ("encodes", "frames_encoded", "anchors_tracked", "anchors_lost")
-WORK_COUNTS = ("decoded", "decoded_full", "detections")
+WORK_COUNTS = ("decoded", "decoded_full", "decoded_regions", "detections")
 
 
 def shard_stats(index: int, rows: list[dict], counts: dict, tar: Path | TarShardWriter) -> dict:

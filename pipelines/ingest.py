@@ -32,7 +32,7 @@ from pipelines.plan import PairOptions, ShardSpec, layout_labeled, layout_unlabe
 from pipelines.samples import STORED_VIEWS
 from pipelines.worker import WorkerOptions, close_detectors, run_shard
 
-RUN_ONLY = ("workers", "ray_address", "max_retries", "max_failure_rate", "overwrite", "face_model")  # no effect on bytes
+RUN_ONLY = ("workers", "ray_address", "max_retries", "max_failure_rate", "overwrite", "face_model", "decode_regions")  # no effect on bytes
 IN_FLIGHT = 2  # shard tasks queued per worker: keeps workers busy while the driver lists the next clips
 
 
@@ -61,6 +61,7 @@ class IngestConfig:
     smooth_s: float = 0.5  # radius of the eye-track smoothing window, seconds
     tolerance_px: float = 1.0  # frames share one matrix while their eyes stay this close to the template (224 px)
     decode_scale: str = "auto"  # "auto": JPEG frames decode at 1/2, 1/4, 1/8 where the face stays at output size; "full"
+    decode_regions: bool = True  # JPEG frames decode only the box the warp reads where no face is detected on them
     image_format: str = "jpg"  # "jpg" or "png" (lossless)
     quality: int = 95  # JPEG quality
     shard_size: int = 1000  # rows (pairs, failures included) per shard
@@ -244,7 +245,7 @@ def run_ingest(cfg: IngestConfig, clips: list[Clip] | None = None, samples: list
                          face_detector=cfg.face_detector, face_model=model_path, face_runtime=runtime or "auto",
                          track=cfg.track(),
                          frames=cfg.frames, views=tuple(cfg.views), decode_scale=cfg.decode_scale,
-                         run_id=uuid.uuid4().hex)
+                         decode_regions=cfg.decode_regions, run_id=uuid.uuid4().hex)
     t_plan = time.perf_counter()
     tally = Tally(Path(cfg.out), t_start)
     tally.redone = redone
@@ -374,7 +375,8 @@ def format_summary(summary: dict) -> str:
              f"{summary['frames_encoded']} frames, "
              f"{summary['frames_per_s']} frames/s, {summary['kib_per_row']} KiB of tar per pair or sample",
              f"face track: {summary['anchors_tracked']} anchor frames tracked, {summary['anchors_lost']} lost; "
-             f"{summary['detections_per_frame']} detections and {summary['encodes_per_frame']} encodes per frame",
+             f"{summary['detections_per_frame']} detections and {summary['encodes_per_frame']} encodes per frame; "
+             f"{summary['decoded_regions']} of {summary['decoded']} decodes only the box the warps read",
              f"failures: {summary['failures']} of {summary['rows']} rows ({summary['failure_rate']:.1%})"]
     lines += [f"  {reason}: {n}" for reason, n in summary["failures_by_reason"].items()]
     if not summary["ok"]:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 
-from mer_data.align import apply, compose, warp
+from mer_data.align import apply, compose, footprint, warp
 from mer_data.flow import tvl1
 from mer_data.frame_window import FrameWindow
 from mer_data.frames import FrameError, reduced_to_source
@@ -72,13 +72,16 @@ def sample_members(row: dict, item: PairMatrix, frames: FrameWindow, span: ClipS
     """The tar members of one tracked sample, or None with the row's status and reason set (a frame unreadable)."""
     onset, apex = row["onset"], row["apex"]
     numbers = expression_numbers(onset, apex, row["offset"], opts.frames)
+    on_decoded = compose(item.matrix, reduced_to_source(frames.reduction))  # the crop, applied to the decoded scale
+    box = footprint([on_decoded], opts.size)  # what the warp reads: all a frame not detected on decodes
+    images = {}
     for n in numbers:
-        image = frames.get(n)
+        image = frames.region(n, box)
         if isinstance(image, FrameError):
             row["status"], row["reason"] = "bad_frame", f"frame {n} of {span.clip.source}: {image}"
             return None
-    on_decoded = compose(item.matrix, reduced_to_source(frames.reduction))  # the crop, applied to the decoded scale
-    warped = {n: warp(frames.get(n), on_decoded, opts.size) for n in numbers}
+        images[n] = image.image
+    warped = {n: warp(images[n], on_decoded, opts.size) for n in numbers}
     ext = opts.image_format
     images = {member_name(n, onset, apex): encode_native(warped[n], ext, opts.quality) for n in numbers}
     if apex == onset:  # both slots hold the one frame
@@ -98,7 +101,7 @@ def process_samples(pending: list[dict], span: ClipSpan, opts: WorkerOptions,
     """(row, tar members) for each ok sample of one clip segment, in row order (sorted by onset, the order in which
     the track hands out each sample's (onset, apex) matrix); failing rows get their status and reason in place."""
     pairs = [(r["t0"], r["t1"]) for r in pending]
-    with FrameWindow(span.clip) as frames:
+    with FrameWindow(span.clip, opts.decode_regions) as frames:
         for block in alignments(frames, span, pairs, opts, counts):
             for item in block:
                 row = pending[item.index]
@@ -114,3 +117,4 @@ def process_samples(pending: list[dict], span: ClipSpan, opts: WorkerOptions,
                     yield row, members
         counts["decoded"] += frames.decoded
         counts["decoded_full"] += frames.decoded_full
+        counts["decoded_regions"] += frames.decoded_regions

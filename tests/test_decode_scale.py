@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from mer_data import jpeg_region
 from mer_data.align import EYE_DISTANCE, Face, apply, compose, decode_reduction, warp
 from mer_data.frame_window import FrameWindow
 from mer_data.frames import dct_scalable, open_video, read_image, reduced_to_source
@@ -136,3 +137,29 @@ def test_ingest_decodes_large_faces_at_half_scale_with_the_crops_of_full_scale(l
     assert s_auto["detections"] == s_full["detections"]
     assert s_auto["decoded"] - s_auto["decoded_full"] == s_full["decoded"]
     assert s_auto["detections_per_frame"] == s_full["detections_per_frame"]
+
+
+@pytest.mark.skipif(not jpeg_region.available(), reason="the JPEG region decoder (mer_data._jpeg) is not built here")
+def test_region_decoding_writes_the_bytes_of_whole_frames(large, tmp_path):
+    """Frames not detected on decode only the box their warps read, at full and at half scale; the shards are those
+    of whole-frame decoding to the byte (a cut shard too: a segment starting inside a clip)."""
+    for scale in ("full", "auto"):
+        runs, summaries = {}, {}
+        for regions, shard_size in ((False, 1000), (True, 1000), (True, 7)):
+            out = tmp_path / f"{scale}-{regions}-{shard_size}"
+            summaries[regions, shard_size] = run_ingest(IngestConfig(
+                dataset="casme2", root=str(large), out=str(out), workers=0, decode_scale=scale, shard_size=shard_size,
+                decode_regions=regions))
+            runs[regions, shard_size] = _samples(out)
+        assert runs[True, 1000] == runs[False, 1000] == runs[True, 7]
+        whole, part = summaries[False, 1000], summaries[True, 1000]
+        assert whole["decoded_regions"] == 0 and part["decoded_regions"] > 0.7 * part["frames_encoded"]
+        assert part["detections"] == whole["detections"]
+    labeled = {}
+    for regions in (False, True):  # whole expressions: one matrix over onset..offset, the flow view from the warps
+        out = tmp_path / f"labeled-{regions}"
+        summary = run_ingest(IngestConfig(dataset="casme2", root=str(large), out=str(out), workers=0, labeled=True,
+                                          views=("flow",), decode_regions=regions))
+        assert summary["ok"] and (summary["decoded_regions"] > 0) == regions
+        labeled[regions] = [tar_samples(p) for p in sorted(out.glob("*.tar"))]
+    assert labeled[True] == labeled[False]
